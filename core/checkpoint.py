@@ -1,0 +1,160 @@
+"""Checkpoints: safetensors weights plus a JSON model card; untrusted files load without running code."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .models import MODELS, build_model
+
+SUFFIXES = (".safetensors", ".pt", ".pth")
+CARD_FIELDS = ("architecture", "dataset", "num_classes", "input_shape", "normalisation")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message names the problem and the fix."""
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def card_path(weights: str | Path) -> Path:
+    """The model card that sits beside a weights file (same stem, `.json`)."""
+    return Path(weights).with_suffix(".json")
+
+
+def atomic_write_bytes(path: Path, write) -> None:
+    """Write through `write(tmp_path)` to a temporary name in the same folder, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(model: nn.Module, card: dict[str, Any], weights_path: str | Path) -> dict[str, Any]:
+    """Write `weights_path` (.safetensors) and its model card; returns the card with sha256 filled in."""
+    weights_path = Path(weights_path)
+    if weights_path.suffix != ".safetensors":
+        weights_path = weights_path.with_name(weights_path.name + ".safetensors")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write_bytes(weights_path, lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"}))
+    card = {**card, "sha256": sha256_file(weights_path), "file": weights_path.name}
+    card.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    atomic_write_bytes(card_path(weights_path), lambda tmp: tmp.write_text(json.dumps(card, indent=2)))
+    return card
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors from `.safetensors`, or from a `.pt`/`.pth` state dict via `torch.load(weights_only=True)`.
+
+    A pickle that would need to run code is refused (no fallback to full unpickling).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    if path.suffix not in SUFFIXES:
+        raise CheckpointError(f"{path.name}: unsupported file type {path.suffix!r}; upload .safetensors, .pt or .pth")
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path), device="cpu")
+        except Exception as e:  # safetensors raises its own error types for bad headers and truncation
+            raise CheckpointError(f"{path.name}: not a valid safetensors file ({e}); re-save it with safetensors.torch.save_file") from e
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path.name}: refused, it is not a plain state dict: loading it would run code or build objects "
+            f"that weights-only loading forbids. Save with torch.save(model.state_dict(), path) or as .safetensors."
+        ) from e
+    except Exception as e:
+        raise CheckpointError(f"{path.name}: not a readable PyTorch file ({type(e).__name__}: {e})") from e
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        raise CheckpointError(f"{path.name}: expected a dict of parameter name → tensor (a state_dict); got {type(obj).__name__}")
+    return obj
+
+
+def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], name: str = "checkpoint") -> None:
+    """Refuse a state dict whose keys or shapes differ from the model's, listing every difference."""
+    expected = model.state_dict()
+    strip = lambda k: k[len("module."):] if k.startswith("module.") else k  # noqa: E731 (DataParallel prefix)
+    state = {strip(k): v for k, v in state.items()}
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+              for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    problems = []
+    if missing:
+        problems.append(f"missing keys ({len(missing)}): {', '.join(missing[:8])}{' …' if len(missing) > 8 else ''}")
+    if unexpected:
+        problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:8])}{' …' if len(unexpected) > 8 else ''}")
+    if shapes:
+        problems.append(f"mis-shaped ({len(shapes)}): " + "; ".join(shapes[:8]) + (" …" if len(shapes) > 8 else ""))
+    if problems:
+        raise CheckpointError(
+            f"{name} does not fit this architecture — " + " | ".join(problems)
+            + ". Check the architecture, dataset (input shape) and number of classes you chose."
+        )
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{name}: tensors hold NaN or inf ({', '.join(bad[:5])}); it cannot be used")
+
+
+def validate_card(card: dict[str, Any], name: str = "model card") -> dict[str, Any]:
+    """Check that a model card names a known architecture and the fields a model needs."""
+    missing = [f for f in CARD_FIELDS if f not in card]
+    if missing:
+        raise CheckpointError(f"{name} lacks {', '.join(missing)}; give the architecture and dataset of the checkpoint")
+    if card["architecture"] not in MODELS:
+        raise CheckpointError(f"{name}: unknown architecture {card['architecture']!r}; choose one of {', '.join(MODELS)}")
+    return card
+
+
+def load_checkpoint(path: str | Path, card: dict[str, Any] | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Build the model from its card (beside the file, or given) and load the checked weights, on CPU, in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    if card is None:
+        cp = card_path(path)
+        if not cp.is_file():
+            raise CheckpointError(f"{path.name}: no model card {cp.name} beside it; say its architecture and dataset")
+        try:
+            card = json.loads(cp.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise CheckpointError(f"{cp.name}: unreadable model card ({e})") from e
+    card = validate_card(dict(card), f"{path.name}'s card")
+    state = read_state_dict(path)
+    model = build_model(card["architecture"], card["input_shape"], card["num_classes"], **card.get("model_kwargs", {}))
+    check_state_dict(model, state, path.name)
+    model.load_state_dict({(k[7:] if k.startswith("module.") else k): v for k, v in state.items()})
+    card = {**card, "sha256": sha256_file(path)}
+    return model.eval(), card
+
+
+def list_checkpoints(folder: str | Path) -> list[Path]:
+    """Weights files with a model card beside them, sorted by name."""
+    folder = Path(folder)
+    return sorted(p for p in folder.glob("*.safetensors") if card_path(p).is_file()) if folder.is_dir() else []

@@ -1,0 +1,172 @@
+"""The run store: one SQLite (WAL) record per run plus an artifact folder, under DEEPCLEAN_HOME."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import paths
+
+STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+KINDS = ("train", "unlearn", "gold", "evaluate", "sweep", "compare")
+JSON_COLUMNS = ("config", "forget", "metrics", "timings")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    method TEXT,
+    dataset TEXT,
+    config TEXT NOT NULL DEFAULT '{}',
+    forget TEXT,
+    parent_sha256 TEXT,
+    parent_path TEXT,
+    cache_key TEXT,
+    status TEXT NOT NULL,
+    phase TEXT,
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT,
+    metrics TEXT,
+    timings TEXT,
+    error TEXT,
+    artifact_path TEXT,
+    artifact_sha256 TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS runs_cache ON runs(cache_key, status);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
+"""
+
+
+class StoreError(RuntimeError):
+    """The run store cannot be used (unwritable folder, missing run); the message says what to do."""
+
+
+class RunStore:
+    """Run records and their artifacts; safe to open from several processes (WAL, busy timeout)."""
+
+    def __init__(self, home: str | Path | None = None) -> None:
+        self.home = Path(home).resolve() if home else paths.home()
+        try:
+            self.artifacts = self.home / "artifacts"
+            self.artifacts.mkdir(parents=True, exist_ok=True)
+            with self._connect() as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+        except (OSError, sqlite3.OperationalError) as e:
+            raise StoreError(
+                f"cannot use {self.home} for runs ({e}); set DEEPCLEAN_HOME to a writable folder with free space"
+            ) from e
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.home / "runs.sqlite", timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA busy_timeout=30000")
+        try:
+            yield db
+        finally:
+            db.close()
+
+    @staticmethod
+    def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
+        if row is None:
+            return None
+        d = dict(row)
+        for c in JSON_COLUMNS:
+            d[c] = json.loads(d[c]) if d[c] else ({} if c == "config" else None)
+        return d
+
+    def create(self, kind: str, *, method: str | None = None, dataset: str | None = None,
+               config: dict | None = None, forget: dict | None = None, parent_sha256: str | None = None,
+               parent_path: str | None = None, cache_key: str | None = None, status: str = "queued") -> str:
+        """Insert a new run record and return its id."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown run kind {kind!r}; one of {KINDS}")
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO runs (id, kind, method, dataset, config, forget, parent_sha256, parent_path, cache_key,"
+                " status, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, kind, method, dataset, json.dumps(config or {}), json.dumps(forget) if forget else None,
+                 parent_sha256, parent_path, cache_key, status, time.time()),
+            )
+        return run_id
+
+    def update(self, run_id: str, **fields: Any) -> None:
+        """Set columns of a run (JSON columns take Python objects)."""
+        if not fields:
+            return
+        cols = []
+        values = []
+        for k, v in fields.items():
+            cols.append(f"{k} = ?")
+            values.append(json.dumps(v) if k in JSON_COLUMNS and v is not None else v)
+        with self._connect() as db:
+            cur = db.execute(f"UPDATE runs SET {', '.join(cols)} WHERE id = ?", (*values, run_id))
+            if cur.rowcount == 0:
+                raise StoreError(f"no run {run_id!r} in {self.home}")
+
+    def start(self, run_id: str) -> None:
+        self.update(run_id, status="running", started_at=time.time(), phase="starting", progress=0.0)
+
+    def progress(self, run_id: str, phase: str, fraction: float, message: str = "") -> None:
+        self.update(run_id, phase=phase, progress=float(fraction), message=message)
+
+    def finish(self, run_id: str, *, metrics: dict | None = None, timings: dict | None = None,
+               artifact_path: str | None = None, artifact_sha256: str | None = None) -> None:
+        self.update(run_id, status="done", progress=1.0, finished_at=time.time(), metrics=metrics,
+                    timings=timings, artifact_path=artifact_path, artifact_sha256=artifact_sha256, message="")
+
+    def fail(self, run_id: str, error: str, status: str = "failed") -> None:
+        self.update(run_id, status=status, error=error, finished_at=time.time())
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        with self._connect() as db:
+            row = self._row(db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
+        if row is None:
+            raise StoreError(f"no run {run_id!r} in {self.home}")
+        return row
+
+    def list(self, *, kind: str | None = None, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Runs, newest first, optionally filtered by kind and status."""
+        q, args = "SELECT * FROM runs WHERE 1=1", []
+        if kind:
+            q += " AND kind = ?"
+            args.append(kind)
+        if status:
+            q += " AND status = ?"
+            args.append(status)
+        q += " ORDER BY created_at DESC LIMIT ?"
+        with self._connect() as db:
+            return [self._row(r) for r in db.execute(q, (*args, limit)).fetchall()]
+
+    def find_cached(self, cache_key: str) -> dict[str, Any] | None:
+        """The newest finished run with this cache key whose artifact (if any) still exists."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs WHERE cache_key = ? AND status = 'done' ORDER BY created_at DESC",
+                              (cache_key,)).fetchall()
+        for r in map(self._row, rows):
+            if not r["artifact_path"] or Path(r["artifact_path"]).is_file():
+                return r
+        return None
+
+    def artifact_dir(self, run_id: str) -> Path:
+        d = self.artifacts / run_id
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def delete(self, run_id: str) -> None:
+        """Remove a run record and its artifact folder."""
+        self.get(run_id)
+        with self._connect() as db:
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        shutil.rmtree(self.artifacts / run_id, ignore_errors=True)
