@@ -11,13 +11,15 @@ from typing import Any, Callable
 from .checkpoint import CheckpointError
 from .cliflags import add_config_flags, config_from_args
 from .data import DATASETS, DataError, load_dataset
-from .forget import ForgetSpecError
+from .forget import ForgetSpec, ForgetSpecError, read_indices_csv
+from .methods import METHODS, MethodError, get_method
+from .methods.deepclean import GAMMA_GRID, DeepCleanConfig
 from .models import MODELS
 from .runtime import Progress
 from .store import RunStore, StoreError
 from .train import TrainConfig
 
-USER_ERRORS = (DataError, CheckpointError, ForgetSpecError, StoreError, ValueError, FileNotFoundError)
+USER_ERRORS = (MethodError, DataError, CheckpointError, ForgetSpecError, StoreError, ValueError, FileNotFoundError)
 
 
 def tqdm_progress() -> Progress:
@@ -145,25 +147,135 @@ def setup_runs(p: argparse.ArgumentParser):
     return run
 
 
+def add_forget_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("forget set (choose one)")
+    g.add_argument("--forget-classes", help="comma-separated class indices to forget, e.g. 0 or 3,5")
+    g.add_argument("--forget-fraction", type=float, help="forget this random fraction of the training split, e.g. 0.1")
+    g.add_argument("--forget-count", type=int, help="forget this many random training samples")
+    g.add_argument("--forget-indices", metavar="FILE", help="CSV of training-split indices to forget")
+    g.add_argument("--forget-seed", type=int, help="seed of the random forget set [default: --seed, else 0]")
+
+
+def spec_from_args(a: argparse.Namespace) -> ForgetSpec:
+    chosen = [n for n in ("forget_classes", "forget_fraction", "forget_count", "forget_indices") if getattr(a, n) is not None]
+    if len(chosen) != 1:
+        raise ForgetSpecError("choose exactly one of --forget-classes, --forget-fraction, --forget-count, --forget-indices")
+    if a.forget_classes is not None:
+        try:
+            return ForgetSpec.of_classes(int(c) for c in a.forget_classes.split(",") if c.strip())
+        except ValueError:
+            raise ForgetSpecError(f"--forget-classes {a.forget_classes!r}: give class indices such as 0 or 3,5") from None
+    if a.forget_indices is not None:
+        path = Path(a.forget_indices)
+        if not path.is_file():
+            raise ForgetSpecError(f"{path}: no such file of indices")
+        return read_indices_csv(path.read_text())
+    seed = a.forget_seed if a.forget_seed is not None else (getattr(a, "seed", None) or 0)
+    return ForgetSpec.random(fraction=a.forget_fraction, count=a.forget_count, seed=seed)
+
+
+def _pct(v) -> str:
+    return "—" if v is None else f"{100 * v:6.2f}"
+
+
+def print_unlearn(r: dict) -> None:
+    f = r["forget"]
+    print(f"{r['method']} on {r['dataset']}: forget {f['description']} ({f['forget_size']} samples, "
+          f"retain {f['retain_size']}); run {r['run_id']}")
+    print(f"{'model':<10} {'Acc(Dr)':>8} {'Acc(Df)':>8} {'Acc(test)':>9} {'MIA(Df)':>8} {'lossAUC':>8} {'JS→gold':>8} {'seconds':>8}")
+    for name, m in r["models"].items():
+        print(f"{name:<10} {_pct(m['acc_retain']):>8} {_pct(m['acc_forget']):>8} {_pct(m['acc_test']):>9} "
+              f"{_pct(m['mia_forget']):>8} {m['loss_auc']:8.3f} {m['js_to_gold']:8.4f} {m['seconds']:8.2f}")
+    u, g = r["models"]["unlearned"], r["models"]["gold"]
+    if "acc_test_retained_classes" in u:
+        print(f"Acc(test, retained classes): unlearned {_pct(u['acc_test_retained_classes'])}, gold {_pct(g['acc_test_retained_classes'])}")
+    print(f"ΔAcc(Df) = {100 * r['deltas']['acc_forget']:+.2f} points, ΔMIA = {100 * r['deltas']['mia']:+.2f} points"
+          + ("   ⚠ Streisand: Acc(Df) well below gold's" if r["streisand"] else ""))
+    if r.get("weights_reset_fraction") is not None:
+        print(f"weights reset: {100 * r['weights_reset_fraction']:.3f}% (γ = {r['config'].get('gamma')})")
+    tv = r["time_vs_gold"]
+    print(f"weights changed: {100 * r['weights_changed_fraction']:.3f}%;  time ÷ gold: "
+          f"{'—' if tv is None else f'{tv:.3f}'}{' (gold from cache)' if r['gold']['cached'] else ''}")
+    print("phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in r["phases"].items()))
+    if r.get("artifact"):
+        print(f"saved {r['artifact']['path']}")
+
+
+def setup_unlearn(p: argparse.ArgumentParser, method_name: str = "deepclean"):
+    add_checkpoint_flags(p)
+    add_forget_flags(p)
+    p.add_argument("--method", default="deepclean", choices=list(METHODS),
+                   help="unlearning method (python -m core methods); its options follow [default: deepclean]")
+    add_common(p)
+    add_config_flags(p, get_method(method_name).config)
+
+    def run(a: argparse.Namespace) -> int:
+        from .unlearn import run_unlearn
+
+        m = get_method(a.method)
+        r = run_unlearn(a.checkpoint, spec_from_args(a), a.method, config_from_args(m.config, a),
+                        card=card_from_args(a), device=a.device, store=RunStore(), progress=tqdm_progress())
+        print_unlearn(r)
+        emit_json(r, a.json)
+        return 0
+    return run
+
+
+def setup_gamma_curve(p: argparse.ArgumentParser, method_name: str = ""):
+    add_checkpoint_flags(p)
+    add_forget_flags(p)
+    p.add_argument("--gammas", default=",".join(str(g) for g in GAMMA_GRID), help="comma-separated γ values")
+    p.add_argument("--layers", action="store_true", help="also print the count per parameter tensor")
+    add_config_flags(p, DeepCleanConfig)
+    add_common(p)
+
+    def run(a: argparse.Namespace) -> int:
+        from .methods.deepclean import gamma_curve, importances
+        from .unlearn import prepare
+
+        prep = prepare(a.checkpoint, spec_from_args(a), card=card_from_args(a), device=a.device, progress=tqdm_progress())
+        i_f, i_r = importances(prep.model, prep.task, config_from_args(DeepCleanConfig, a))
+        rows = gamma_curve(i_f, i_r, [float(g) for g in a.gammas.split(",")])
+        print(f"weights with I_Df/I_Dr > γ (of {rows[0]['total']:,}) for {prep.spec.describe()}:")
+        for row in rows:
+            print(f"  γ = {row['gamma']:>7g}: {row['selected']:>10,}  ({100 * row['fraction']:.4f}%)")
+            if a.layers:
+                for n, c in row["per_layer"].items():
+                    print(f"      {n:<30} {c:>10,}")
+        emit_json({"forget": prep.forget_info(), "rows": rows}, a.json)
+        return 0
+    return run
+
+
 SUBCOMMANDS: dict[str, tuple[Callable, str]] = {
+    "unlearn": (setup_unlearn, "unlearn a forget set from a checkpoint and compare with the gold model"),
+    "gamma-curve": (setup_gamma_curve, "how many weights each γ selects, from one Fisher computation"),
     "train": (setup_train, "train a classifier and save it as safetensors + model card"),
     "evaluate": (setup_evaluate, "accuracy of a checkpoint on train, test and per class"),
     "runs": (setup_runs, "list the run records"),
 }
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable]]:
+METHOD_AWARE = ("unlearn",)
+
+
+def build_parser(method_name: str = "deepclean") -> tuple[argparse.ArgumentParser, dict[str, Callable]]:
+    """The parser; `method_name` decides which method's config flags `unlearn` offers."""
     parser = argparse.ArgumentParser(prog="python -m core", description="DeepClean Studio: machine unlearning engine")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     runners = {}
     for name, (setup, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        runners[name] = setup(p)
+        runners[name] = setup(p, method_name) if name in METHOD_AWARE else setup(p)
     return parser, runners
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser, runners = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--method", default="deepclean")
+    method_name = pre.parse_known_args(argv)[0].method
+    parser, runners = build_parser(method_name if method_name in METHODS else "deepclean")
     a = parser.parse_args(argv)
     try:
         return runners[a.command](a)

@@ -1,0 +1,135 @@
+"""What every unlearning method receives (the task) and returns, the registry entry, and shared loops."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from ..data import Recipe
+from ..fisher import fisher_diagonal, output_norm_sensitivity
+from ..runtime import Progress, iter_batches, no_progress
+from ..train import TrainConfig
+
+
+class MethodError(ValueError):
+    """A method that cannot serve this forget set or model; said before it starts."""
+
+
+@dataclass
+class ImportanceCache:
+    """Fisher diagonals and output-norm sensitivities of the *original* model, computed once per task.
+
+    Every method that needs one (DeepClean, zero weights, SSD, LFSSD, Fisher forgetting) shares it, so a
+    comparison pays for each diagonal once.
+    """
+
+    values: dict[tuple, dict[str, torch.Tensor]] = field(default_factory=dict)
+    seconds: dict[tuple, float] = field(default_factory=dict)
+
+    def get(self, kind: str, model: nn.Module, data: TensorDataset, *, which: str, batch_size: int,
+            max_samples: int | None, seed: int, device: torch.device, progress: Progress, phase: str):
+        """`kind` is "fisher" or "sensitivity"; `which` names the data ("forget" or "retain")."""
+        key = (kind, which, batch_size, max_samples, seed)
+        if key not in self.values:
+            fn = fisher_diagonal if kind == "fisher" else output_norm_sensitivity
+            t0 = time.perf_counter()
+            self.values[key] = fn(model, data, batch_size=batch_size, max_samples=max_samples, seed=seed,
+                                  device=device, progress=progress, phase=phase)
+            self.seconds[key] = time.perf_counter() - t0
+        return self.values[key]
+
+
+@dataclass
+class UnlearnTask:
+    """The data and context a method works on: Df and Dr as normalised tensors, and the original recipe."""
+
+    forget: TensorDataset
+    retain: TensorDataset
+    num_classes: int
+    forget_kind: str
+    forget_classes: tuple[int, ...]
+    recipe: Recipe
+    train_config: TrainConfig
+    card: dict[str, Any]
+    device: torch.device
+    progress: Progress = no_progress
+    importance: ImportanceCache = field(default_factory=ImportanceCache)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered unlearning method: `run(model, task, config) -> (model, info)` plus what it needs."""
+
+    name: str
+    run: Callable[[nn.Module, UnlearnTask, Any], tuple[nn.Module, dict]]
+    config: type
+    summary: str
+    needs_labels: bool = True
+    needs_retain: str = "yes"
+    forget_kinds: tuple[str, ...] = ("classes", "random", "indices")
+    citation: str = ""
+
+    def check(self, task_kind: str) -> None:
+        """Refuse a forget kind this method cannot serve, before anything runs."""
+        if task_kind not in self.forget_kinds:
+            raise MethodError(
+                f"{self.name} cannot forget {task_kind!r} sets: it serves only {', '.join(self.forget_kinds)}. "
+                f"Choose a class forget set, or another method."
+            )
+
+
+def adam_cosine(model: nn.Module, data: TensorDataset, *, epochs: int, lr: float, batch_size: int, seed: int,
+                device: torch.device, progress: Progress = no_progress, phase: str = "fine-tuning",
+                masks: dict[str, torch.Tensor] | None = None, bn_eval: bool = True) -> list[float]:
+    """Cross-entropy with Adam and a cosine learning-rate schedule, without augmentation.
+
+    With `masks` (parameter name → bool tensor), only the masked entries change: gradients are masked
+    and every other entry is restored after each step, so it stays bit-for-bit as it was. `bn_eval`
+    keeps BatchNorm running statistics frozen.
+    """
+    named = dict(model.named_parameters())
+    params = [p for n, p in named.items() if masks is None or (n in masks and masks[n].any())]
+    if not params or epochs <= 0:
+        return []
+    frozen = {n: named[n].detach().clone() for n in masks} if masks is not None else {}
+    opt = torch.optim.Adam(params, lr=lr)
+    steps = epochs * -(-len(data.tensors[0]) // batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    if bn_eval:
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+    losses, step = [], 0
+    for epoch in range(epochs):
+        total, count = 0.0, 0
+        for x, y in iter_batches(data, batch_size, shuffle=True, generator=gen):
+            x, y = x.to(device), y.to(device)
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if masks is not None:
+                for n, mask in masks.items():
+                    if named[n].grad is not None:
+                        named[n].grad.mul_(mask)
+            opt.step()
+            sched.step()
+            if masks is not None:
+                with torch.no_grad():
+                    for n, mask in masks.items():
+                        named[n].copy_(torch.where(mask, named[n], frozen[n]))
+            total += float(loss.detach()) * len(y)
+            count += len(y)
+            step += 1
+            progress(phase, step / steps, f"epoch {epoch + 1}/{epochs}")
+        losses.append(total / max(count, 1))
+    model.eval()
+    return losses
