@@ -42,11 +42,12 @@ def plain_pass(model, data, batch_size):
 
 def naive_loop(model, data):
     x, y = data.tensors
+    sums = [torch.zeros_like(p) for p in model.parameters()]
     for i in range(len(x)):
         model.zero_grad(set_to_none=True)
         F.cross_entropy(model(x[i:i + 1]), y[i:i + 1]).backward()
-        for p in model.parameters():
-            p.grad.pow(2)
+        for p, acc in zip(model.parameters(), sums):
+            acc.addcmul_(p.grad, p.grad)
 
 
 def _peak_child(name, shape, n, batch_size, q):
@@ -93,6 +94,16 @@ def main() -> None:
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=2)
+    from common import machine, write_section
+
+    lines = ["## Fisher diagonal (`bench/fisher.py`)", "",
+             f"Command: `.venv/bin/python bench/fisher.py` — {machine()}. Best of 3; naive loop extrapolated from a subset.", "",
+             "| model | input | samples | batch | plain fwd+bwd s | Fisher s | Fisher ÷ plain | naive ÷ Fisher | extra peak MiB (N) | extra peak MiB (4N) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['input']} | {r['samples']} | {r['batch']} | {r['plain_s']} | {r['fisher_s']} | "
+                     f"{r['fisher_vs_plain']}× | {r['naive_vs_fisher']}× | {r['extra_peak_mib_n']} | {r['extra_peak_mib_4n']} |")
+    write_section("fisher", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -157,7 +157,7 @@ def original_outputs(prep: Prepared) -> dict[str, Outputs]:
 def run_unlearn(checkpoint: str | Path, spec: ForgetSpec, method: str = "deepclean", method_config: Any = None, *,
                 card: dict | None = None, device: str = "auto", store: RunStore | None = None,
                 progress: Progress = no_progress, prepared: Prepared | None = None, run_id: str | None = None,
-                gold: tuple[nn.Module, dict] | None = None) -> dict[str, Any]:
+                gold: tuple[nn.Module, dict] | None = None, dataset: Dataset | None = None) -> dict[str, Any]:
     """Unlearn `spec` from `checkpoint` with `method`; returns the unlearn JSON (see README) and records the run.
 
     The input checkpoint is only read. On failure the run record holds the error and any partial
@@ -175,7 +175,7 @@ def run_unlearn(checkpoint: str | Path, spec: ForgetSpec, method: str = "deepcle
         progress = _store_progress(store, run_id, progress)
     clock = PhaseClock(progress)
     try:
-        prep = prepared or prepare(checkpoint, spec, card=card, device=device, progress=clock)
+        prep = prepared or prepare(checkpoint, spec, card=card, device=device, dataset=dataset, progress=clock)
         prep.task.progress = clock
         if store is not None:
             store.update(run_id, dataset=prep.dataset.name, parent_sha256=prep.card["sha256"],

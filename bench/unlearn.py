@@ -1,0 +1,93 @@
+"""DeepClean against gold retraining, end to end, on digits and on the MNIST benchmark (CPU or GPU).
+
+    .venv/bin/python bench/unlearn.py [--only digits|mnist] [--device auto]
+
+The MNIST benchmark is the real MNIST test set in ../shared/data/mnist, split 8,000 train / 2,000 test
+(fixed seeded stratified split); a cnn_small is trained on it with the MNIST recipe first. For each
+dataset and forget set (class 0; random 10%, seed 0) the gold model is retrained in this process (a
+fresh run store, no cache), so "time ÷ gold" compares two runs on one machine at one time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from common import MNIST_DIR, machine, mnist_benchmark_npz, write_section
+
+from core.data import load_dataset
+from core.data.mnist import RECIPE as MNIST_RECIPE
+from core.forget import ForgetSpec
+from core.paths import CHECKPOINT_DIR
+from core.store import RunStore
+from core.train import TrainConfig
+from core.unlearn import run_unlearn
+from core.workflows import train_checkpoint
+
+SPECS = {"class 0": ForgetSpec.of_classes([0]), "random 10%": ForgetSpec.random(fraction=0.1, seed=0)}
+
+
+def checkpoints(work: Path, only: str | None, device: str) -> dict[str, tuple[Path, object]]:
+    """(checkpoint, dataset) per benchmark dataset."""
+    out = {}
+    if only in (None, "digits"):
+        out["digits"] = (CHECKPOINT_DIR / "digits_cnn_small.safetensors", load_dataset("digits"))
+    if only in (None, "mnist"):
+        if not MNIST_DIR.is_dir():
+            print(f"skipping the MNIST benchmark: {MNIST_DIR} is missing")
+        else:
+            npz = mnist_benchmark_npz(work / "mnist_bench.npz")
+            ds = load_dataset("npz", path=npz)
+            ds.recipe = MNIST_RECIPE  # the benchmark is MNIST: its training and fine-tuning schedule
+            card = train_checkpoint(ds, "cnn_small", TrainConfig(), work / "mnist_cnn_small", device=device,
+                                    data_path=str(npz))
+            print(f"MNIST benchmark model: test accuracy {card['accuracy']['test']:.4f}")
+            out["mnist"] = (work / "mnist_cnn_small.safetensors", ds)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--only", choices=["digits", "mnist"])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--json", help="also write the rows as JSON")
+    a = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for name, (ckpt, ds) in checkpoints(work, a.only, a.device).items():
+            for label, spec in SPECS.items():
+                store = RunStore(work / f"home-{name}-{label.replace(' ', '_')}")
+                r = run_unlearn(ckpt, spec, "deepclean", store=store, device=a.device, dataset=ds)
+                u, g = r["models"]["unlearned"], r["models"]["gold"]
+                key = "acc_test_retained_classes" if "acc_test_retained_classes" in u else "acc_test"
+                rows.append({
+                    "dataset": name, "forget": label, "gamma": r["config"]["gamma"],
+                    "acc_forget_u": u["acc_forget"], "acc_forget_g": g["acc_forget"],
+                    "acc_test_u": u[key], "acc_test_g": g[key], "acc_test_kind": key,
+                    "delta_acc_forget": r["deltas"]["acc_forget"], "delta_mia": r["deltas"]["mia"],
+                    "loss_auc_u": u["loss_auc"], "loss_auc_g": g["loss_auc"],
+                    "reset": r["weights_reset_fraction"], "seconds_u": u["seconds"], "seconds_g": g["seconds"],
+                    "time_vs_gold": r["time_vs_gold"], "phases": r["phases"],
+                })
+                print(json.dumps(rows[-1]), flush=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=2))
+    pct = lambda v: f"{100 * v:.2f}"  # noqa: E731
+    lines = ["## DeepClean vs gold retraining (`bench/unlearn.py`)", "",
+             f"Command: `.venv/bin/python bench/unlearn.py` — {machine()}. Default γ (2.0 classes, 1.1 samples); "
+             "Acc(test) is on the retained classes for class forgetting.", "",
+             "| dataset | forget | γ | Acc(Df) DC / gold | Acc(test) DC / gold | ΔAcc(Df) pts | ΔMIA pts | loss AUC DC / gold | weights reset | DC s | gold s | time ÷ gold |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['dataset']} | {r['forget']} | {r['gamma']} | {pct(r['acc_forget_u'])} / {pct(r['acc_forget_g'])} | "
+                     f"{pct(r['acc_test_u'])} / {pct(r['acc_test_g'])} | {100 * r['delta_acc_forget']:+.2f} | "
+                     f"{100 * r['delta_mia']:+.2f} | {r['loss_auc_u']:.3f} / {r['loss_auc_g']:.3f} | {pct(r['reset'])}% | "
+                     f"{r['seconds_u']:.2f} | {r['seconds_g']:.2f} | {r['time_vs_gold']:.3f} |")
+    write_section("unlearn" if a.only is None else f"unlearn-{a.only}", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
