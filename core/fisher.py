@@ -7,8 +7,8 @@ objective with respect to each layer's output (which, in eval mode, is each samp
 and the per-sample weight gradients are formed from the two, as opacus and BackPACK do:
 
 - Linear: ∇W_i = g_i a_iᵀ, so Σ_i (∇W_i)² = (g²)ᵀ (a²) with no per-sample tensor at all.
-- Conv2d: ∇W_i = g_i · unfold(a_i)ᵀ (a batched matmul) on small feature maps, or the convolution's
-  weight-gradient kernel with the batch folded into groups on large ones; squared and summed over the batch.
+- Conv2d: the convolution's weight-gradient kernel with the batch folded into groups where feature maps
+  are large next to the weight, else ∇W_i = g_i · unfold(a_i)ᵀ (batched matmuls); squared and summed.
 - any other layer with parameters (BatchNorm in eval mode, ...): torch.func.vmap over a vjp.
 
 Memory depends on the batch size, never on the number of samples.
@@ -34,9 +34,14 @@ Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # (4 MiB of float32): the block is squared and summed while still cached, ~3× faster than larger
 # blocks on the CPU bench, and memory stays bounded.
 CONV_CHUNK_ELEMENTS = 1 << 20
-# Output positions (H×W) from which a conv layer's per-sample gradients come from the grouped
-# convolution kernel rather than unfold + matmul (measured on CPU: grouped wins at 32×32, loses at 16×16).
-CONV_GROUPED_MIN_POSITIONS = 1024
+# A conv layer's per-sample gradients come from the grouped convolution kernel when its per-sample
+# weight gradient (O·C·k·k entries) is small next to its output positions (H×W): at most this many
+# entries per position. Measured on CPU: grouped wins at 36 and 94 entries per position, unfold + matmul
+# at 576 and above.
+CONV_GROUPED_MAX_RATIO = 256
+# ... and only on feature maps of at least this many positions: on tiny maps unfold + matmul is already
+# cheap, and the grouped kernel's set-up for each new batch shape would dominate.
+CONV_GROUPED_MIN_POSITIONS = 144
 
 
 def log_likelihood(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -99,7 +104,7 @@ def _sq_sum(per_sample: torch.Tensor) -> torch.Tensor:
 def _conv2d(m: nn.Conv2d, a: torch.Tensor, g: torch.Tensor) -> dict[str, torch.Tensor]:
     b, o = g.shape[:2]
     positions = g.shape[2] * g.shape[3]
-    if positions >= CONV_GROUPED_MIN_POSITIONS:
+    if positions >= CONV_GROUPED_MIN_POSITIONS and m.weight.numel() <= CONV_GROUPED_MAX_RATIO * positions:
         # Large feature maps: the convolution's own weight-gradient kernel, with the batch folded into
         # groups, yields every sample's gradient at once and far faster than unfold + matmul.
         c = a.shape[1]

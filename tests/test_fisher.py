@@ -114,3 +114,18 @@ def test_a_layer_used_twice_is_refused():
     model = nn.Sequential(lin, nn.ReLU(), lin)
     with pytest.raises(ValueError, match="twice"):
         fisher_diagonal(model, TensorDataset(torch.randn(3, 4), torch.zeros(3, dtype=torch.long)), batch_size=3)
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_both_conv_paths_are_exact(monkeypatch, grouped):
+    import core.fisher as fz
+
+    monkeypatch.setattr(fz, "CONV_GROUPED_MIN_POSITIONS", 1 if grouped else 10**9)
+    monkeypatch.setattr(fz, "CONV_GROUPED_MAX_RATIO", 10**9)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 3, dilation=2),
+                          nn.Flatten(), nn.LazyLinear(5)).double()
+    data = TensorDataset(torch.randn(9, 2, 12, 12, dtype=torch.float64), torch.arange(9) % 5)
+    model(data.tensors[0][:1])
+    ref, got = naive(model, data, log_lik), fisher_diagonal(model, data, batch_size=4)
+    assert all(rel_err(got[k], ref[k]) < 1e-4 for k in ref)
