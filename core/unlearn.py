@@ -7,7 +7,7 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from .metrics import deltas, model_metrics, per_layer_changed, streisand, weight
 from .runtime import Progress, no_progress, pick_device
 from .store import RunStore
 from .train import TrainConfig
-from .workflows import dataset_of, norm_of
+from .workflows import dataset_of, norm_of, store_progress
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Prepared:
     forget_idx: np.ndarray
     retain_idx: np.ndarray
     task: UnlearnTask
-    _outputs: dict[tuple[str, int], dict[str, Outputs]] = field(default_factory=dict)
+    original_outputs: dict[str, Outputs] | None = None
 
     def sets(self) -> dict[str, torch.utils.data.TensorDataset]:
         return {"retain": self.task.retain, "forget": self.task.forget, "test": self.test}
@@ -97,6 +97,11 @@ class PhaseClock:
         self._mark = now
         self.inner(phase, fraction, message)
 
+    def exclude(self, phase: str) -> None:
+        """Drop a phase that is reported elsewhere (gold retraining) and restart the clock from now."""
+        self.phases.pop(phase, None)
+        self._mark = time.perf_counter()
+
     def rounded(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in self.phases.items()}
 
@@ -148,10 +153,9 @@ def evaluate_all(model: nn.Module, prep: Prepared) -> dict[str, Outputs]:
 
 def original_outputs(prep: Prepared) -> dict[str, Outputs]:
     """The original model's outputs on Dr, Df and test (computed once per prepared task)."""
-    key = ("original", 0)
-    if key not in prep._outputs:
-        prep._outputs[key] = evaluate_all(prep.model, prep)
-    return prep._outputs[key]
+    if prep.original_outputs is None:
+        prep.original_outputs = evaluate_all(prep.model, prep)
+    return prep.original_outputs
 
 
 def run_unlearn(checkpoint: str | Path, spec: ForgetSpec, method: str = "deepclean", method_config: Any = None, *,
@@ -172,7 +176,7 @@ def run_unlearn(checkpoint: str | Path, spec: ForgetSpec, method: str = "deepcle
                               forget=spec.to_dict(), parent_path=str(checkpoint))
     if store is not None:
         store.start(run_id)
-        progress = _store_progress(store, run_id, progress)
+        progress = store_progress(store, run_id, progress)
     clock = PhaseClock(progress)
     try:
         prep = prepared or prepare(checkpoint, spec, card=card, device=device, dataset=dataset, progress=clock)
@@ -182,8 +186,7 @@ def run_unlearn(checkpoint: str | Path, spec: ForgetSpec, method: str = "deepcle
                          cache_key=cache_key(prep, method, cfg_dict))
         original = original_outputs(prep)
         gold_net, gold_info = gold or gold_model(prep, store, clock)
-        clock.phases.pop("gold retraining", None)  # gold's time is reported on its own, not as a phase
-        clock._mark = time.perf_counter()
+        clock.exclude("gold retraining")  # gold's time is reported on its own, not as a phase
 
         t0 = time.perf_counter()
         if method == "gold":
@@ -234,9 +237,3 @@ def run_unlearn(checkpoint: str | Path, spec: ForgetSpec, method: str = "deepcle
             if method != "gold":
                 shutil.rmtree(store.artifacts / run_id, ignore_errors=True)
         raise
-
-
-def _store_progress(store: RunStore, run_id: str, inner: Progress) -> Progress:
-    from .workflows import _with_store
-
-    return _with_store(store, run_id, inner)

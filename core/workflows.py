@@ -49,7 +49,7 @@ def train_checkpoint(dataset: Dataset, architecture: str, cfg: TrainConfig, out:
     run_id = store.create("train", method="train", dataset=dataset.name, config=config.to_dict(cfg)) if store else None
     if store:
         store.start(run_id)
-        progress = _with_store(store, run_id, progress)
+        progress = store_progress(store, run_id, progress)
     try:
         model = fresh_model(card, cfg.seed)
         t0 = time.perf_counter()
@@ -92,7 +92,7 @@ def evaluate_checkpoint(path: str | Path, card: dict[str, Any] | None = None, *,
     }
 
 
-def _with_store(store: RunStore, run_id: str, inner: Progress) -> Progress:
+def store_progress(store: RunStore, run_id: str, inner: Progress) -> Progress:
     """A progress callback that also writes phase and fraction to the run record (at most ~4 times a second)."""
     last = [0.0]
 
@@ -106,4 +106,3 @@ def _with_store(store: RunStore, run_id: str, inner: Progress) -> Progress:
     return report
 
 
-__all__ = ["train_checkpoint", "evaluate_checkpoint", "dataset_of", "norm_of", "fresh_model"]
