@@ -134,9 +134,10 @@ def setup_runs(p: argparse.ArgumentParser):
     add_common(p, device=False)
 
     def run(a: argparse.Namespace) -> int:
-        rows = RunStore().list(kind=a.kind, status=a.status, limit=a.limit)
+        store = RunStore()
+        rows = store.list(kind=a.kind, status=a.status, limit=a.limit)
         if not rows:
-            print("no runs yet (DEEPCLEAN_HOME: %s)" % RunStore().home)
+            print(f"no runs yet (DEEPCLEAN_HOME: {store.home})")
         for r in rows:
             forget = r["forget"] or {}
             desc = forget.get("kind", "") and json.dumps(forget, separators=(",", ":"))

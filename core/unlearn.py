@@ -40,14 +40,11 @@ class Prepared:
     forget_idx: np.ndarray
     retain_idx: np.ndarray
     task: UnlearnTask
+    test: torch.utils.data.TensorDataset
     original_outputs: dict[str, Outputs] | None = None
 
     def sets(self) -> dict[str, torch.utils.data.TensorDataset]:
         return {"retain": self.task.retain, "forget": self.task.forget, "test": self.test}
-
-    @property
-    def test(self):
-        return self.dataset.tensors("test", norm=norm_of(self.card))
 
     def forget_info(self) -> dict[str, Any]:
         return {**self.spec.to_dict(), "description": self.spec.describe(),
@@ -72,7 +69,8 @@ def prepare(checkpoint: str | Path, spec: ForgetSpec, *, card: dict | None = Non
         forget_classes=spec.classes if spec.kind == "classes" else (), recipe=dataset.recipe,
         train_config=recipe_cfg, card=card, device=dev, progress=progress,
     )
-    return Prepared(Path(checkpoint), model.to(dev).eval(), card, dataset, spec, forget_idx, retain_idx, task)
+    return Prepared(Path(checkpoint), model.to(dev).eval(), card, dataset, spec, forget_idx, retain_idx, task,
+                    dataset.tensors("test", norm=norm))
 
 
 def cache_key(prep: Prepared, method: str, method_config: dict) -> str:

@@ -68,9 +68,9 @@ def train_checkpoint(dataset: Dataset, architecture: str, cfg: TrainConfig, out:
             store.fail(run_id, f"{type(e).__name__}: {e}")
         raise
     if store:
-        weights = Path(out).with_suffix(".safetensors") if Path(out).suffix else Path(str(out) + ".safetensors")
+        weights = (Path(out).parent / card["file"]).resolve()
         store.finish(run_id, metrics=card["accuracy"], timings={"train": seconds},
-                     artifact_path=str(weights.resolve()), artifact_sha256=card["sha256"])
+                     artifact_path=str(weights), artifact_sha256=card["sha256"])
     return card
 
 

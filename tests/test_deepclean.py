@@ -5,7 +5,7 @@ from torch.utils.data import TensorDataset
 
 from core.data import Recipe
 from core.methods.base import UnlearnTask, adam_cosine
-from core.methods.deepclean import DeepCleanConfig, fisher_ratio, gamma_curve, run, selection
+from core.methods.deepclean import DeepCleanConfig, fisher_ratio, gamma_curve, importances, run, selection
 from core.models import build_model
 from core.train import TrainConfig
 
@@ -45,11 +45,9 @@ def test_only_selected_weights_change_bit_for_bit(digits):
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     task = _task(digits)
     out, info = run(model, task, DeepCleanConfig(gamma=2.0, epochs=1))
-    changed_outside = 0
-    from core.methods.deepclean import importances
-
     i_f, i_r = importances(model, task, DeepCleanConfig())  # cached: the original model's diagonals
     masks = selection(i_f, i_r, 2.0)
+    changed_outside = 0
     for n, p in out.named_parameters():
         outside = ~masks[n]
         changed_outside += int((p.detach()[outside] != before[n][outside]).sum())
