@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test venv test-env checkpoint bench clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test venv test-env browser checkpoint bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,9 +24,15 @@ test-env: $(VENV)/.test-installed
 run: $(VENV)/.installed
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true
 
-# The whole suite.
-test: $(VENV)/.test-installed
-	$(PY) -m pytest -q tests
+# Debian's Chromium for the end-to-end browser test (Playwright drives it; it cannot download browsers here).
+browser:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser tests"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# The whole suite, the browser test included (it fails rather than skips when Chromium is missing).
+test: $(VENV)/.test-installed browser
+	DEEPCLEAN_REQUIRE_BROWSER=1 $(PY) -m pytest -q tests
 
 # Re-create the shipped checkpoint (reproduces its test accuracy within 1 point).
 checkpoint: $(VENV)/.installed

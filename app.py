@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import paths
-from core.checkpoint import list_checkpoints
-from core.data import DATASETS
-from core.runtime import device_label
+from pages import common
 
-st.set_page_config(page_title="DeepClean Studio", layout="wide")
-st.title("DeepClean Studio")
-st.caption(f"Machine unlearning for image classifiers · device: {device_label()}")
-
-st.subheader("Datasets")
-st.table([{"name": name, "description": entry.description} for name, entry in DATASETS.items()])
-
-st.subheader("Shipped checkpoints")
-st.table([{"checkpoint": p.name} for p in list_checkpoints(paths.CHECKPOINT_DIR)])
+st.set_page_config(page_title="DeepClean Studio", page_icon=":material/cleaning_services:", layout="wide")
+page = st.navigation([
+    st.Page("pages/model.py", title="Model", icon=":material/inventory_2:", default=True),
+    st.Page("pages/forget.py", title="Forget set", icon=":material/target:"),
+    st.Page("pages/unlearn.py", title="Unlearn", icon=":material/cleaning_services:"),
+    st.Page("pages/results.py", title="Results", icon=":material/bar_chart:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
+])
+common.sidebar()
+page.run()

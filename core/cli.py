@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 from .checkpoint import CheckpointError
-from .cliflags import add_config_flags, config_from_args
+from .cliflags import add_config_flags, config_from_args, config_from_strings, parse_assignments
+from .config import field_help, field_type
 from .data import DATASETS, DataError, load_dataset
 from .forget import ForgetSpec, ForgetSpecError, read_indices_csv
 from .methods import METHODS, MethodError, get_method
@@ -32,13 +35,17 @@ def tqdm_progress() -> Progress:
         if phase != state["phase"]:
             if state["bar"] is not None:
                 state["bar"].close()
-            state["bar"] = tqdm(total=1000, desc=phase, file=sys.stderr, leave=False,
+            # disable=None: no bars when stderr is not a terminal (logs and pipes stay readable)
+            state["bar"] = tqdm(total=1000, desc=phase, file=sys.stderr, leave=False, disable=None,
                                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
             state["phase"] = phase
         bar = state["bar"]
         bar.n = int(round(fraction * 1000))
         bar.set_postfix_str(message, refresh=False)
-        bar.refresh()
+        now = time.monotonic()
+        if fraction >= 1.0 or now - state.get("shown", 0.0) >= 0.1:
+            state["shown"] = now
+            bar.refresh()
         if fraction >= 1.0:
             bar.close()
             state["phase"], state["bar"] = None, None
@@ -82,10 +89,10 @@ def card_from_args(a: argparse.Namespace) -> dict | None:
         return None
     if not a.dataset:
         raise ValueError("--architecture needs --dataset too, so the input shape and classes are known")
+    from .workflows import card_for
+
     ds = load_dataset(a.dataset, path=a.data_path, download=getattr(a, "download", False))
-    n = ds.normalisation()
-    return {"architecture": a.architecture, "dataset": ds.name, "data_path": a.data_path, "num_classes": ds.num_classes,
-            "classes": ds.classes, "input_shape": list(ds.input_shape), "normalisation": {"mean": list(n.mean), "std": list(n.std)}}
+    return card_for(a.architecture, ds, a.data_path)
 
 
 def setup_train(p: argparse.ArgumentParser):
@@ -248,8 +255,64 @@ def setup_gamma_curve(p: argparse.ArgumentParser, method_name: str = ""):
     return run
 
 
+def setup_methods(p: argparse.ArgumentParser):
+    add_common(p, device=False)
+
+    def run(a: argparse.Namespace) -> int:
+        rows = []
+        for name, m in METHODS.items():
+            options = [{"name": f.name, "default": f.default, "help": field_help(f),
+                        "type": str(field_type(m.config, f)).replace("typing.", "")} for f in dataclasses.fields(m.config)]
+            rows.append({"name": name, "summary": m.summary, "needs_labels": m.needs_labels, "needs_retain": m.needs_retain,
+                         "forget_kinds": list(m.forget_kinds), "citation": m.citation, "options": options})
+            print(f"{name}: {m.summary}")
+            print(f"    labels: {'yes' if m.needs_labels else 'no'};  retain data: {m.needs_retain};  "
+                  f"forget sets: {', '.join(m.forget_kinds)};  from: {m.citation}")
+            for o in options:
+                print(f"    --{o['name'].replace('_', '-'):<24} {str(o['default']):<10} {o['help']}")
+        emit_json(rows, a.json)
+        return 0
+    return run
+
+
+def setup_compare(p: argparse.ArgumentParser):
+    add_checkpoint_flags(p)
+    add_forget_flags(p)
+    p.add_argument("--methods", default="all", help="comma-separated method names, or 'all' [default: all]")
+    p.add_argument("--set", action="append", metavar="METHOD.OPTION=VALUE",
+                   help="a method's option, e.g. --set deepclean.gamma=1.5 (repeatable)")
+    p.add_argument("--fresh", action="store_true", help="run every method again instead of reusing finished runs")
+    p.add_argument("--csv", metavar="FILE", help="also write the table as CSV to FILE ('-' for stdout)")
+    add_common(p)
+
+    def run(a: argparse.Namespace) -> int:
+        from .compare import run_compare, table_csv, table_text
+
+        configs = {}
+        for name, values in parse_assignments(a.set).items():
+            configs[name] = config_from_strings(get_method(name).config, values, owner=name)
+        r = run_compare(a.checkpoint, spec_from_args(a), a.methods, configs, card=card_from_args(a), device=a.device,
+                        store=RunStore(), progress=tqdm_progress(), reuse=not a.fresh)
+        f = r["forget"]
+        print(f"{r['dataset']}: forget {f['description']} ({f['forget_size']} samples, retain {f['retain_size']}); "
+              f"gold {r['gold_run']['seconds']:.2f}s{' (cached)' if r['gold_run']['cached'] else ''}")
+        print(table_text(r))
+        for s in r["skipped"]:
+            print(f"skipped {s['method']}: {s['reason']}")
+        if a.csv == "-":
+            print(table_csv(r), end="")
+        elif a.csv:
+            Path(a.csv).write_text(table_csv(r))
+            print(f"wrote {a.csv}", file=sys.stderr)
+        emit_json(r, a.json)
+        return 0 if all("error" not in row for row in r["rows"]) else 1
+    return run
+
+
 SUBCOMMANDS: dict[str, tuple[Callable, str]] = {
     "unlearn": (setup_unlearn, "unlearn a forget set from a checkpoint and compare with the gold model"),
+    "compare": (setup_compare, "run several methods on one forget set and print the comparison table"),
+    "methods": (setup_methods, "list the unlearning methods, what each needs, and their options"),
     "gamma-curve": (setup_gamma_curve, "how many weights each γ selects, from one Fisher computation"),
     "train": (setup_train, "train a classifier and save it as safetensors + model card"),
     "evaluate": (setup_evaluate, "accuracy of a checkpoint on train, test and per class"),
@@ -280,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     a = parser.parse_args(argv)
     try:
         return runners[a.command](a)
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

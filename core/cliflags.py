@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import types
 import typing
 from typing import Any
 
-from .config import field_help, field_type
-
-
-def unwrap_optional(t: Any) -> tuple[Any, bool]:
-    """(inner type, whether None is allowed) of an annotation such as `int | None`."""
-    if typing.get_origin(t) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(t) if a is not type(None)]
-        return args[0], len(args) < len(typing.get_args(t))
-    return t, False
+from .config import field_help, field_type, unwrap_optional
 
 
 def _parser_for(t: Any):
@@ -48,4 +39,34 @@ def config_from_args(cls: type, ns: argparse.Namespace, prefix: str = "", **over
     kwargs = {f.name: getattr(ns, prefix + f.name) for f in dataclasses.fields(cls)
               if getattr(ns, prefix + f.name, None) is not None}
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
+    return cls(**kwargs)
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, dict[str, str]]:
+    """`["deepclean.gamma=1.5", ...]` → `{"deepclean": {"gamma": "1.5"}}` (the `--set` flag)."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items or []:
+        target, eq, value = item.partition("=")
+        method, dot, name = target.partition(".")
+        if not eq or not dot or not method or not name:
+            raise ValueError(f"--set {item!r}: write METHOD.OPTION=VALUE, e.g. deepclean.gamma=1.5")
+        out.setdefault(method, {})[name.replace("-", "_")] = value
+    return out
+
+
+def config_from_strings(cls: type, values: dict[str, str], owner: str = "") -> Any:
+    """Build `cls` from option strings, parsed by each field's type; unknown names and bad values say so."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for name, text in values.items():
+        if name not in fields:
+            raise ValueError(f"{owner or cls.__name__} has no option {name!r}; it has: {', '.join(fields)}")
+        t, optional = unwrap_optional(field_type(cls, fields[name]))
+        if optional and text.strip().lower() in ("", "none"):
+            kwargs[name] = None
+            continue
+        try:
+            kwargs[name] = (text.strip().lower() in ("1", "true", "yes", "on")) if t is bool else _parser_for(t)(text)
+        except ValueError:
+            raise ValueError(f"{owner or cls.__name__} option {name}: {text!r} is not a valid {t.__name__}") from None
     return cls(**kwargs)

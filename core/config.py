@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from typing import Any
 
@@ -38,7 +39,25 @@ def from_dict(cls: type, values: dict[str, Any]) -> Any:
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name in values and values[f.name] is not None:
-            v = values[f.name]
-            origin = typing.get_origin(field_type(cls, f))
-            kwargs[f.name] = tuple(v) if origin is tuple and isinstance(v, list) else v
+            kwargs[f.name] = _checked(cls.__name__, f.name, field_type(cls, f), values[f.name])
     return cls(**kwargs)
+
+
+def unwrap_optional(t: Any) -> tuple[Any, bool]:
+    """(inner type, whether None is allowed) of an annotation such as `int | None`."""
+    if typing.get_origin(t) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(t) if a is not type(None)]
+        return args[0], len(args) < len(typing.get_args(t))
+    return t, False
+
+
+def _checked(owner: str, name: str, annotation: Any, v: Any) -> Any:
+    """`v` as the field's type, or a ValueError naming the option and what it takes (configs come from JSON)."""
+    t, _ = unwrap_optional(annotation)
+    if typing.get_origin(t) is tuple and isinstance(v, (list, tuple)):
+        return tuple(v)
+    ok = {bool: isinstance(v, bool), int: isinstance(v, int) and not isinstance(v, bool),
+          float: isinstance(v, (int, float)) and not isinstance(v, bool), str: isinstance(v, str)}.get(t)
+    if ok is False:
+        raise ValueError(f"{owner} option {name}: {v!r} is not a valid {t.__name__}")
+    return float(v) if t is float else v

@@ -72,3 +72,37 @@ def per_layer_changed(before: nn.Module, after: nn.Module) -> dict[str, float]:
             for n, p in before.named_parameters()}
 
 
+
+
+# Per-sample values kept in a run's result for the distribution charts, and forget examples shown.
+DISTRIBUTION_SAMPLES = 500
+FORGET_EXAMPLES = 24
+
+
+def distributions(outs: dict[str, dict[str, Outputs]], seed: int = 0) -> dict[str, dict[str, dict[str, list]]]:
+    """Per-sample loss and softmax entropy on Df and test for each model (a seeded sample of at most
+    DISTRIBUTION_SAMPLES per set), so the results page can draw the attacks' view without reloading models."""
+    from .mia import entropy
+
+    rng = np.random.default_rng(seed)
+    picks = {}
+    out: dict[str, dict[str, dict[str, list]]] = {}
+    for model, sets in outs.items():
+        out[model] = {}
+        for name in ("forget", "test"):
+            o = sets[name]
+            if name not in picks:
+                n = len(o.losses)
+                picks[name] = np.sort(rng.choice(n, min(n, DISTRIBUTION_SAMPLES), replace=False))
+            idx = picks[name]
+            out[model][name] = {"loss": np.round(o.losses[idx], 6).tolist(),
+                                "entropy": np.round(entropy(o.probs[idx]), 6).tolist()}
+    return out
+
+
+def forget_examples(outs: dict[str, dict[str, Outputs]], forget_idx: np.ndarray) -> dict[str, list[int]]:
+    """The first FORGET_EXAMPLES forget-set images (training-split indices), their labels and each model's prediction."""
+    k = min(FORGET_EXAMPLES, len(forget_idx))
+    first = next(iter(outs.values()))["forget"]
+    return {"indices": [int(i) for i in forget_idx[:k]], "labels": first.labels[:k].astype(int).tolist(),
+            **{m: sets["forget"].preds[:k].astype(int).tolist() for m, sets in outs.items()}}

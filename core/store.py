@@ -39,11 +39,18 @@ CREATE TABLE IF NOT EXISTS runs (
     artifact_sha256 TEXT,
     created_at REAL NOT NULL,
     started_at REAL,
-    finished_at REAL
+    finished_at REAL,
+    phase_started_at REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    worker_pid INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_cache ON runs(cache_key, status);
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 """
+
+
+# Columns added after the first release, with their declarations, for upgrading an existing store in place.
+ADDED_COLUMNS = {"phase_started_at": "REAL", "cancel_requested": "INTEGER NOT NULL DEFAULT 0", "worker_pid": "INTEGER"}
 
 
 class StoreError(RuntimeError):
@@ -61,6 +68,10 @@ class RunStore:
             with self._connect() as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(SCHEMA)
+                have = {r["name"] for r in db.execute("PRAGMA table_info(runs)")}
+                for name, decl in ADDED_COLUMNS.items():  # stores made by an older version gain the new columns
+                    if name not in have:
+                        db.execute(f"ALTER TABLE runs ADD COLUMN {name} {decl}")
         except (OSError, sqlite3.OperationalError) as e:
             raise StoreError(
                 f"cannot use {self.home} for runs ({e}); set DEEPCLEAN_HOME to a writable folder with free space"
@@ -115,11 +126,36 @@ class RunStore:
             if cur.rowcount == 0:
                 raise StoreError(f"no run {run_id!r} in {self.home}")
 
-    def start(self, run_id: str) -> None:
-        self.update(run_id, status="running", started_at=time.time(), phase="starting", progress=0.0)
+    def start(self, run_id: str, worker_pid: int | None = None) -> None:
+        now = time.time()
+        self.update(run_id, status="running", started_at=now, phase="starting", phase_started_at=now, progress=0.0,
+                    **({"worker_pid": worker_pid} if worker_pid is not None else {}))
 
-    def progress(self, run_id: str, phase: str, fraction: float, message: str = "") -> None:
-        self.update(run_id, phase=phase, progress=float(fraction), message=message)
+    def progress(self, run_id: str, phase: str, fraction: float, message: str = "") -> bool:
+        """Record progress; returns True when a cancel has been requested for this run."""
+        with self._connect() as db:
+            db.execute("UPDATE runs SET phase_started_at = CASE WHEN phase IS ? THEN phase_started_at ELSE ? END, "
+                       "phase = ?, progress = ?, message = ? WHERE id = ?",
+                       (phase, time.time(), phase, float(fraction), message, run_id))
+            row = db.execute("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return bool(row and row["cancel_requested"])
+
+    def request_cancel(self, run_id: str) -> str:
+        """Ask a run to stop. A queued run is cancelled at once; a running one stops at its next progress
+        report. Returns the run's status after the request."""
+        with self._connect() as db:
+            db.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
+            db.execute("UPDATE runs SET status = 'cancelled', error = 'cancelled before it started', finished_at = ? "
+                       "WHERE id = ? AND status = 'queued'", (time.time(), run_id))
+        return self.get(run_id)["status"]
+
+    def mark_interrupted(self, reason: str = "the server stopped while this run was in progress") -> list[str]:
+        """Runs left queued or running by a process that is gone (called once at start-up): status interrupted."""
+        with self._connect() as db:
+            ids = [r["id"] for r in db.execute("SELECT id FROM runs WHERE status IN ('queued', 'running')")]
+            db.execute("UPDATE runs SET status = 'interrupted', error = ?, finished_at = ? "
+                       "WHERE status IN ('queued', 'running')", (reason, time.time()))
+        return ids
 
     def finish(self, run_id: str, *, metrics: dict | None = None, timings: dict | None = None,
                artifact_path: str | None = None, artifact_sha256: str | None = None) -> None:

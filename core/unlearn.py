@@ -20,8 +20,8 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Dataset
 from .evaluate import Outputs, outputs
 from .forget import ForgetSpec, resolve
-from .methods import METHODS, UnlearnTask, get_method
-from .metrics import deltas, model_metrics, per_layer_changed, streisand, weights_changed_fraction
+from .methods import METHODS, MethodError, UnlearnTask, get_method
+from .metrics import deltas, distributions, forget_examples, model_metrics, per_layer_changed, streisand, weights_changed_fraction
 from .runtime import Progress, no_progress, pick_device
 from .store import RunStore
 from .train import TrainConfig
@@ -145,6 +145,14 @@ def _child_card(prep: Prepared, run_id: str | None, method: str, config: dict) -
             "method_config": config, "forget": prep.spec.to_dict()}
 
 
+def check_finite(model: nn.Module, method: str) -> None:
+    """Refuse a diverged result (NaN or infinite weights) with a message that says what to change."""
+    bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise MethodError(f"{method} diverged: {len(bad)} weight tensors became NaN or infinite (first: {bad[0]}). "
+                          f"Lower its learning rate or its number of epochs and run it again.")
+
+
 def evaluate_all(model: nn.Module, prep: Prepared) -> dict[str, Outputs]:
     return {name: outputs(model, data, device=prep.task.device) for name, data in prep.sets().items()}
 
@@ -187,12 +195,17 @@ def run_unlearn(checkpoint: str | Path, spec: ForgetSpec, method: str = "deepcle
         clock.exclude("gold retraining")  # gold's time is reported on its own, not as a phase
 
         t0 = time.perf_counter()
+        reused = 0.0
         if method == "gold":
             unlearned, info = gold_net, {"cached": gold_info["cached"]}
             seconds = gold_info["seconds"]
         else:
+            cached_before = set(prep.task.importance.values)
+            prep.task.importance.accessed.clear()
             unlearned, info = m.run(copy.deepcopy(prep.model), prep.task, cfg)
             seconds = time.perf_counter() - t0
+            check_finite(unlearned, method)
+            reused = prep.task.importance.reused_seconds(cached_before)
         clock("evaluation", 0.0, "")
         outs = {"original": original, "gold": evaluate_all(gold_net, prep), "unlearned": evaluate_all(unlearned, prep)}
         gold_probs = outs["gold"]["forget"].probs
@@ -215,8 +228,12 @@ def run_unlearn(checkpoint: str | Path, spec: ForgetSpec, method: str = "deepcle
             if "per_layer" in info else {n: {"changed_fraction": f} for n, f in per_layer_changed(prep.model, unlearned).items()},
             "phases": clock.rounded(),
             "time_vs_gold": seconds / gold_info["seconds"] if gold_info["seconds"] else None,
+            # A comparison shares Fisher passes between methods; this is what the method would cost alone.
+            "seconds_standalone": seconds + reused,
             "gold": {"cached": gold_info["cached"], "run_id": gold_info["run_id"]},
             "info": {k: v for k, v in info.items() if k != "per_layer"},
+            "distributions": distributions(outs, seed=prep.task.seed),
+            "forget_examples": forget_examples(outs, prep.forget_idx),
         }
         if store is not None and method != "gold":
             path = store.artifact_dir(run_id) / "unlearned.safetensors"

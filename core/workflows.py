@@ -13,7 +13,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Dataset, Normalisation, load_dataset
 from .evaluate import outputs, per_class_accuracy
 from .models import build_model
-from .runtime import Progress, no_progress, pick_device
+from .runtime import Cancelled, Progress, no_progress, pick_device
 from .store import RunStore
 from .train import TrainConfig, train
 
@@ -21,6 +21,14 @@ from .train import TrainConfig, train
 def dataset_of(card: dict[str, Any]) -> Dataset:
     """Load the dataset a model card names (its file, for a user's own data)."""
     return load_dataset(card["dataset"], path=card.get("data_path"))
+
+
+def card_for(architecture: str, dataset: Dataset, data_path: str | None = None) -> dict[str, Any]:
+    """A model card for a bare checkpoint (no card beside it), from its architecture and dataset."""
+    n = dataset.normalisation()
+    return {"architecture": architecture, "dataset": dataset.name, "data_path": data_path,
+            "num_classes": dataset.num_classes, "classes": dataset.classes, "input_shape": list(dataset.input_shape),
+            "normalisation": {"mean": list(n.mean), "std": list(n.std)}}
 
 
 def norm_of(card: dict[str, Any]) -> Normalisation:
@@ -93,14 +101,16 @@ def evaluate_checkpoint(path: str | Path, card: dict[str, Any] | None = None, *,
 
 
 def store_progress(store: RunStore, run_id: str, inner: Progress) -> Progress:
-    """A progress callback that also writes phase and fraction to the run record (at most ~4 times a second)."""
+    """A progress callback that also writes phase and fraction to the run record (at most ~4 times a second)
+    and raises `Cancelled` there once a cancel has been requested through the store."""
     last = [0.0]
 
     def report(phase: str, fraction: float, message: str = "") -> None:
         now = time.monotonic()
         if now - last[0] > 0.25 or fraction >= 1.0:
-            store.progress(run_id, phase, fraction, message)
             last[0] = now
+            if store.progress(run_id, phase, fraction, message):
+                raise Cancelled(f"run {run_id} was cancelled")
         inner(phase, fraction, message)
 
     return report

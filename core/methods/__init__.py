@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from . import deepclean, finetune, gold, zero_weights
+from . import (bad_teacher, deepclean, finetune, fisher_forgetting, gold, l1_sparse, lfssd, neggrad_plus,
+               random_label, salun, scrub, ssd, unsir, zero_weights)
 from .base import Method, MethodError, UnlearnTask
 
 METHODS: dict[str, Method] = {
@@ -12,6 +13,16 @@ METHODS: dict[str, Method] = {
         zero_weights.METHOD,
         gold.METHOD,
         finetune.METHOD,
+        ssd.METHOD,
+        lfssd.METHOD,
+        unsir.METHOD,
+        bad_teacher.METHOD,
+        fisher_forgetting.METHOD,
+        l1_sparse.METHOD,
+        random_label.METHOD,
+        salun.METHOD,
+        scrub.METHOD,
+        neggrad_plus.METHOD,
     )
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -31,11 +31,17 @@ class ImportanceCache:
 
     values: dict[tuple, dict[str, torch.Tensor]] = field(default_factory=dict)
     seconds: dict[tuple, float] = field(default_factory=dict)
+    accessed: list[tuple] = field(default_factory=list)
+
+    def reused_seconds(self, before: set[tuple]) -> float:
+        """Seconds of the diagonals read since `accessed` was cleared that were already in the cache (`before`)."""
+        return sum(self.seconds[k] for k in set(self.accessed) if k in before)
 
     def get(self, kind: str, model: nn.Module, data: TensorDataset, *, which: str, batch_size: int,
             max_samples: int | None, seed: int, device: torch.device, progress: Progress, phase: str):
         """`kind` is "fisher" or "sensitivity"; `which` names the data ("forget" or "retain")."""
         key = (kind, which, batch_size, max_samples, seed)
+        self.accessed.append(key)
         if key not in self.values:
             fn = fisher_diagonal if kind == "fisher" else output_norm_sensitivity
             t0 = time.perf_counter()
@@ -87,12 +93,13 @@ class Method:
 
 def adam_cosine(model: nn.Module, data: TensorDataset, *, epochs: int, lr: float, batch_size: int, seed: int,
                 device: torch.device, progress: Progress = no_progress, phase: str = "fine-tuning",
-                masks: dict[str, torch.Tensor] | None = None, bn_eval: bool = True) -> list[float]:
+                masks: dict[str, torch.Tensor] | None = None, bn_eval: bool = True,
+                penalty: Callable[[nn.Module, float], torch.Tensor] | None = None) -> list[float]:
     """Cross-entropy with Adam and a cosine learning-rate schedule, without augmentation.
 
     With `masks` (parameter name → bool tensor), only the masked entries change: gradients are masked
     and every other entry is restored after each step, so it stays bit-for-bit as it was. `bn_eval`
-    keeps BatchNorm running statistics frozen.
+    keeps BatchNorm running statistics frozen. `penalty(model, progress_fraction)` is added to the loss.
     """
     named = dict(model.named_parameters())
     params = [p for n, p in named.items() if masks is None or (n in masks and masks[n].any())]
@@ -103,17 +110,15 @@ def adam_cosine(model: nn.Module, data: TensorDataset, *, epochs: int, lr: float
     steps = epochs * -(-len(data.tensors[0]) // batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     gen = torch.Generator().manual_seed(seed)
-    model.train()
-    if bn_eval:
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.eval()
+    train_mode(model, bn_eval)
     losses, step = [], 0
     for epoch in range(epochs):
         total, count = 0.0, 0
         for x, y in iter_batches(data, batch_size, shuffle=True, generator=gen):
             x, y = x.to(device), y.to(device)
             loss = F.cross_entropy(model(x), y)
+            if penalty is not None:
+                loss = loss + penalty(model, step / steps)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if masks is not None:
@@ -133,3 +138,45 @@ def adam_cosine(model: nn.Module, data: TensorDataset, *, epochs: int, lr: float
         losses.append(total / max(count, 1))
     model.eval()
     return losses
+
+
+def train_mode(model: nn.Module, bn_eval: bool = True) -> None:
+    """Training mode, with BatchNorm's running statistics frozen when `bn_eval`."""
+    model.train()
+    if bn_eval:
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+
+def cycle(data: TensorDataset, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Shuffled batches of `data`, reshuffled and repeated without end (pairs a small Df with Dr batches)."""
+    while True:
+        yield from iter_batches(data, batch_size, shuffle=True, generator=generator)
+
+
+def random_other_labels(data: TensorDataset, num_classes: int, seed: int) -> TensorDataset:
+    """`data` with every label replaced by a uniformly random *other* class (amnesiac / random-label unlearning)."""
+    x, y = data.tensors[0], data.tensors[1]
+    shift = torch.randint(1, num_classes, y.shape, generator=torch.Generator().manual_seed(seed))
+    return TensorDataset(x, (y + shift) % num_classes)
+
+
+def concat(*parts: TensorDataset) -> TensorDataset:
+    """Rows of several TensorDatasets, stacked."""
+    return TensorDataset(*(torch.cat(ts) for ts in zip(*(p.tensors for p in parts))))
+
+
+def distill_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher ‖ student) on temperature-softened outputs, scaled by T² (Hinton et al.'s distillation loss)."""
+    t = temperature
+    return F.kl_div(F.log_softmax(student_logits / t, dim=1), F.softmax(teacher_logits / t, dim=1),
+                    reduction="batchmean") * t * t
+
+
+def last_linear(model: nn.Module) -> nn.Linear:
+    """The classifier head: the last nn.Linear in the model."""
+    heads = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not heads:
+        raise MethodError("this method needs a model whose classifier is an nn.Linear layer")
+    return heads[-1]

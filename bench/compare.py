@@ -1,0 +1,95 @@
+"""Every unlearning method side by side against gold, on digits and on the MNIST benchmark (CPU or GPU).
+
+    .venv/bin/python bench/compare.py [--only digits|mnist] [--device auto] [--json FILE]
+
+Same datasets and forget sets as bench/unlearn.py (class 0; random 10%, seed 0), each method with its
+defaults, a fresh run store (nothing cached), one gold model and one Fisher pass shared per forget set.
+Times are each method's cost run alone (a Fisher pass another method paid for is added back).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from common import machine, write_section
+from unlearn import SPECS, checkpoints
+
+from core.compare import run_compare
+from core.store import RunStore
+
+# Matched quality, from the spec's bars: accuracies within these many points of gold's, |ΔMIA| within 5.
+ACC_POINTS = {"class 0": 0.02, "random 10%": 0.03}
+MIA_POINTS = 0.05
+
+
+def matches(row: dict, gold: dict, label: str) -> tuple[bool, bool]:
+    """(accuracies match gold, MIA matches too) for one row."""
+    key = "acc_test_retained_classes" if "acc_test_retained_classes" in row else "acc_test"
+    acc = (abs(row["delta_acc_forget"]) <= ACC_POINTS[label] + 1e-9
+           and abs(row["acc_test"] - gold["acc_test"]) <= 0.02 + 1e-9
+           and abs(row[key] - gold[key]) <= 0.02 + 1e-9)
+    return acc, acc and abs(row["delta_mia"]) <= MIA_POINTS + 1e-9
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--only", choices=["digits", "mnist"])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--json", help="also write every comparison as JSON")
+    a = ap.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for name, (ckpt, ds) in checkpoints(work, a.only, a.device).items():
+            for label, spec in SPECS.items():
+                store = RunStore(work / f"home-{name}-{label.replace(' ', '_').replace('%', '')}")
+                r = run_compare(ckpt, spec, "all", device=a.device, store=store, dataset=ds, reuse=False)
+                r["bench"] = {"dataset": name, "forget": label}
+                results.append(r)
+                print(json.dumps({"dataset": name, "forget": label,
+                                  "rows": [(x["method"], x.get("acc_test"), x.get("seconds")) for x in r["rows"]]}),
+                      flush=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=2, default=str))
+    lines = ["## All methods against gold (`bench/compare.py`)", "",
+             f"Command: `.venv/bin/python bench/compare.py` — {machine()}. Each method with its defaults "
+             "(`python -m core methods`); time = the method alone, ÷ gold = that over gold retraining. "
+             "Acc(test) for a class is over all test classes, (ret.) over the retained ones. "
+             "\"match\": Acc(Df), Acc(test) within 2 points of gold's (3 for Acc(Df) on random 10%); "
+             "\"+MIA\": and |ΔMIA| ≤ 5 points.", ""]
+    for r in results:
+        b, gold = r["bench"], r["gold"]
+        lines += [f"### {b['dataset']}, {b['forget']} (gold: Acc(Df) {100 * gold['acc_forget']:.2f}, "
+                  f"Acc(test) {100 * gold['acc_test']:.2f}, MIA {100 * gold['mia_forget']:.2f}, "
+                  f"{r['gold_run']['seconds']:.2f} s)", "",
+                  "| method | Acc(Dr) | Acc(Df) | Acc(test) | Acc(test, ret.) | ΔAcc(Df) | ΔMIA | loss AUC | JS→gold | time s | ÷ gold | match | +MIA |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        dc = None
+        for x in r["rows"]:
+            if "error" in x:
+                lines.append(f"| {x['method']} | failed: {x['error']} |" + " |" * 11)
+                continue
+            acc, mia = matches(x, gold, b["forget"])
+            ret = x.get("acc_test_retained_classes")
+            lines.append(
+                f"| {x['method']} | {100 * x['acc_retain']:.2f} | {100 * x['acc_forget']:.2f} | {100 * x['acc_test']:.2f} | "
+                f"{'—' if ret is None else f'{100 * ret:.2f}'} | {100 * x['delta_acc_forget']:+.2f} | "
+                f"{100 * x['delta_mia']:+.2f} | {x['loss_auc']:.3f} | {x['js_to_gold']:.4f} | {x['seconds']:.2f} | "
+                f"{x['time_vs_gold']:.3f} | {'yes' if acc else 'no'} | {'yes' if mia else 'no'} |")
+            if x["method"] == "deepclean":
+                dc = (x, acc)
+        if dc is not None:
+            faster = [x["method"] for x in r["rows"] if "error" not in x and x["method"] not in ("deepclean", "gold")
+                      and matches(x, gold, b["forget"])[0] and x["seconds"] < dc[0]["seconds"]]
+            lines += ["", f"DeepClean matches gold's accuracies: {'yes' if dc[1] else 'no'}; methods that match too "
+                          f"and ran faster: {', '.join(faster) if faster else 'none'}."]
+        skipped = ", ".join(f"{s['method']} ({s['reason']})" for s in r["skipped"])
+        lines += ([f"Skipped: {skipped}."] if skipped else []) + [""]
+    write_section("compare" if a.only is None else f"compare-{a.only}", "\n".join(lines).rstrip())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Run several unlearning methods on one forget set and tabulate them against gold (the papers' comparison table).
+
+All methods share one prepared task (so one Fisher pass serves DeepClean, zero weights, SSD and Fisher
+forgetting) and one gold model. Times are reported as each method would cost run alone: a Fisher pass
+another method paid for is added back to the method that reused it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import config as cfgmod
+from .data import Dataset
+from .forget import ForgetSpec
+from .methods import METHODS, MethodError, get_method
+from .runtime import Cancelled, Progress, no_progress
+from .store import RunStore
+from .unlearn import cache_key, gold_model, prepare, run_unlearn
+
+MODEL_FIELDS = ("acc_retain", "acc_forget", "acc_test", "mia_forget", "loss_auc", "js_to_gold", "seconds")
+TABLE = (  # (row key, heading, format) of the printed and CSV table
+    ("method", "method", "{}"),
+    ("acc_retain", "Acc(Dr)", "{:.2%}"),
+    ("acc_test", "Acc(test)", "{:.2%}"),
+    ("delta_acc_forget", "ΔAcc(Df)", "{:+.2%}"),
+    ("delta_mia", "ΔMIA", "{:+.2%}"),
+    ("loss_auc", "loss AUC", "{:.3f}"),
+    ("js_to_gold", "JS→gold", "{:.4f}"),
+    ("seconds", "time s", "{:.2f}"),
+    ("time_vs_gold", "÷ gold", "{:.3f}"),
+)
+
+
+def expand_methods(names: str | Sequence[str], kind: str) -> tuple[list[str], list[dict[str, str]]]:
+    """The methods to run and the ones skipped. `"all"` takes every method that serves `kind` and lists
+    the others as skipped; a method named explicitly that cannot serve `kind` is refused before anything runs."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    if not names:
+        raise MethodError("name at least one method, or 'all'")
+    if list(names) == ["all"]:
+        chosen = [n for n, m in METHODS.items() if kind in m.forget_kinds]
+        skipped = [{"method": n, "reason": f"serves only {', '.join(m.forget_kinds)} forget sets"}
+                   for n, m in METHODS.items() if kind not in m.forget_kinds]
+        return chosen, skipped
+    for n in names:
+        get_method(n).check(kind)
+    return list(dict.fromkeys(names)), []
+
+
+def row_of(result: dict[str, Any], gold_seconds: float, cached: bool) -> dict[str, Any]:
+    """One table row from an unlearn result: the unlearned model's fields, the deltas, time ÷ gold."""
+    u = result["models"]["unlearned"]
+    seconds = result.get("seconds_standalone", u["seconds"])
+    row = {"method": result["method"], **{k: u[k] for k in MODEL_FIELDS}, "seconds": seconds,
+           "seconds_measured": u["seconds"]}
+    if "acc_test_retained_classes" in u:
+        row["acc_test_retained_classes"] = u["acc_test_retained_classes"]
+    row.update({
+        "delta_acc_forget": result["deltas"]["acc_forget"], "delta_mia": result["deltas"]["mia"],
+        "time_vs_gold": seconds / gold_seconds if gold_seconds else None,
+        "weights_changed_fraction": result["weights_changed_fraction"], "streisand": result["streisand"],
+        "run_id": result["run_id"], "cached": cached, "config": result["config"],
+    })
+    return row
+
+
+def run_compare(checkpoint: str | Path, spec: ForgetSpec, methods: str | Sequence[str] = "all",
+                configs: dict[str, Any] | None = None, *, card: dict | None = None, device: str = "auto",
+                store: RunStore | None = None, progress: Progress = no_progress, reuse: bool = True,
+                dataset: Dataset | None = None) -> dict[str, Any]:
+    """Run `methods` on one forget set; returns `{"forget", "original", "gold", "rows", "skipped"}`.
+
+    With a store, each method's run is recorded, and with `reuse` a finished run with the same checkpoint,
+    forget set, method and configuration is read back instead of run again. A method that fails gets a
+    row with its error; the others still run.
+    """
+    configs = configs or {}
+    prep = prepare(checkpoint, spec, card=card, device=device, dataset=dataset, progress=progress)
+    names, skipped = expand_methods(methods, spec.kind)
+    gold = gold_model(prep, store, progress)
+    rows, original, gold_metrics = [], None, None
+    for k, name in enumerate(names):
+        cfg = configs.get(name) or get_method(name).config()
+
+        def report(phase: str, fraction: float, message: str = "", _k=k, _name=name) -> None:
+            progress(f"{_name} ({_k + 1}/{len(names)}): {phase}", fraction, message)
+
+        hit = None
+        if reuse and store is not None and name != "gold":
+            hit = store.find_cached(cache_key(prep, name, cfgmod.to_dict(cfg)))
+        try:
+            if hit is not None:
+                result = hit["metrics"]
+            else:  # gold's row needs no record of its own: the gold model is already cached in the store
+                result = run_unlearn(checkpoint, spec, name, cfg, device=device, store=None if name == "gold" else store,
+                                     progress=report, prepared=prep, gold=gold)
+        except Cancelled:
+            raise
+        except Exception as e:  # one method's failure must not lose the others' results
+            rows.append({"method": name, "error": f"{type(e).__name__}: {e}"})
+            continue
+        original, gold_metrics = result["models"]["original"], result["models"]["gold"]
+        rows.append(row_of(result, gold[1]["seconds"], hit is not None))
+    return {"checkpoint": {"path": str(checkpoint), "sha256": prep.card["sha256"]}, "dataset": prep.dataset.name,
+            "forget": prep.forget_info(), "original": original, "gold": gold_metrics,
+            "gold_run": {"cached": gold[1]["cached"], "run_id": gold[1]["run_id"], "seconds": gold[1]["seconds"]},
+            "rows": rows, "skipped": skipped}
+
+
+def format_cell(row: dict[str, Any], key: str, fmt: str) -> str:
+    v = row.get(key)
+    return "—" if v is None else fmt.format(v)
+
+
+def table_text(result: dict[str, Any]) -> str:
+    """The comparison as an aligned text table (failed methods show their error)."""
+    head = [h for _, h, _ in TABLE]
+    body = []
+    for r in result["rows"]:
+        if "error" in r:
+            body.append([r["method"], f"failed: {r['error']}"] + [""] * (len(TABLE) - 2))
+        else:
+            body.append([format_cell(r, k, f) for k, _, f in TABLE])
+    widths = [max(len(str(x[i])) for x in [head] + [b for b in body if not b[1].startswith("failed")])
+              for i in range(len(head))]
+    lines = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(head, widths)))]
+    for b in body:
+        if b[1].startswith("failed"):
+            lines.append(b[0].ljust(widths[0]) + "  " + b[1])
+        else:
+            lines.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(b, widths))))
+    return "\n".join(lines)
+
+
+def table_csv(result: dict[str, Any]) -> str:
+    """The comparison as CSV with raw numbers (fractions, seconds) for spreadsheets."""
+    keys = [k for k, _, _ in TABLE] + ["acc_forget", "mia_forget", "acc_test_retained_classes",
+                                       "weights_changed_fraction", "streisand", "cached", "run_id", "error"]
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=keys, extrasaction="ignore")
+    w.writeheader()
+    for r in result["rows"]:
+        w.writerow(r)
+    return out.getvalue()

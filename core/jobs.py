@@ -1,0 +1,246 @@
+"""Background jobs: an executor interface and its local process-pool implementation.
+
+A job is an unlearning run (or a comparison of several methods) described by a plain `JobRequest`. The
+executor records it in the run store as `queued` and returns its run id at once; a worker *process* runs it
+(never the caller's thread), writing phase and progress to the store, and stops at its next progress
+report once `cancel` is requested through the store. State lives in the store, so any process (another
+browser session, a restarted server, the CLI) sees the same jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .store import RunStore
+
+JOB_KINDS = ("unlearn", "compare")
+ROOT = Path(__file__).resolve().parents[1]  # the folder holding `core`, where worker processes start
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What to run: a method (or, for `compare`, several) on a checkpoint and forget set."""
+
+    checkpoint: str
+    forget: dict[str, Any]
+    method: str = "deepclean"
+    config: dict[str, Any] = field(default_factory=dict)
+    kind: str = "unlearn"
+    methods: tuple[str, ...] = ()
+    card: dict[str, Any] | None = None
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.kind not in JOB_KINDS:
+            raise ValueError(f"unknown job kind {self.kind!r}; one of {JOB_KINDS}")
+
+
+class Executor(Protocol):
+    """Runs jobs somewhere other than the caller's thread; the run store carries their state."""
+
+    store: RunStore
+
+    def submit(self, request: JobRequest) -> str:
+        """Record the job as queued and start it when a worker is free; returns the run id."""
+
+    def cancel(self, run_id: str) -> str:
+        """Ask the job to stop; returns its status after the request."""
+
+    def active(self) -> list[dict[str, Any]]:
+        """Run records of this executor's jobs that are queued or running."""
+
+
+def check(request: JobRequest) -> None:
+    """Refuse, before anything is queued, a request that cannot run (unknown method, wrong forget kind)."""
+    from .forget import ForgetSpec
+    from .methods import get_method
+
+    from . import config as cfgmod
+
+    spec = ForgetSpec.from_dict(request.forget)
+    for name in (request.methods if request.kind == "compare" else (request.method,)):
+        get_method(name).check(spec.kind)
+    if request.kind == "unlearn":
+        cfgmod.from_dict(get_method(request.method).config, request.config)
+    if request.kind == "compare" and not request.methods:
+        raise ValueError("a comparison job needs at least one method")
+
+
+def create_record(store: RunStore, request: JobRequest) -> str:
+    """The queued run record of a job."""
+    return store.create(request.kind, method=request.method if request.kind == "unlearn" else ",".join(request.methods),
+                        config=request.config, forget=request.forget, parent_path=request.checkpoint)
+
+
+def execute(home: str, run_id: str, request: dict[str, Any]) -> str:
+    """Run one job in a worker process; returns its final status. Errors end up on the run record."""
+    from . import config as cfgmod
+    from .compare import run_compare
+    from .forget import ForgetSpec
+    from .methods import get_method
+    from .runtime import Cancelled
+    from .unlearn import run_unlearn
+    from .workflows import store_progress
+
+    import torch
+
+    # Leave a core to the server so pages stay responsive while a job runs (DEEPCLEAN_WORKER_THREADS overrides).
+    torch.set_num_threads(int(os.environ.get("DEEPCLEAN_WORKER_THREADS", max(1, (os.cpu_count() or 2) - 1))))
+    store = RunStore(home)
+    req = JobRequest(**{**request, "methods": tuple(request.get("methods", ()))})
+    if store.get(run_id)["status"] != "queued":  # cancelled while it waited
+        return store.get(run_id)["status"]
+    spec = ForgetSpec.from_dict(req.forget)
+    if req.kind == "unlearn":
+        try:
+            cfg = cfgmod.from_dict(get_method(req.method).config, req.config)
+        except Exception as e:
+            store.fail(run_id, f"{type(e).__name__}: {e}")
+            return "failed"
+        store.update(run_id, worker_pid=os.getpid())
+        try:
+            run_unlearn(req.checkpoint, spec, req.method, cfg, card=req.card, device=req.device, store=store,
+                        run_id=run_id)
+        except BaseException:  # run_unlearn has recorded the error (or the cancellation) on the run
+            pass
+        return store.get(run_id)["status"]
+    store.start(run_id, worker_pid=os.getpid())
+    try:
+        configs = {m: cfgmod.from_dict(get_method(m).config, req.config.get(m, {})) for m in req.methods}
+        result = run_compare(req.checkpoint, spec, list(req.methods), configs, card=req.card, device=req.device,
+                             store=store, progress=store_progress(store, run_id, lambda *a: None))
+        store.finish(run_id, metrics=result)
+    except Cancelled as e:
+        store.fail(run_id, str(e), status="cancelled")
+    except BaseException as e:
+        store.fail(run_id, f"{type(e).__name__}: {e}")
+    return store.get(run_id)["status"]
+
+
+class LocalExecutor:
+    """A pool of worker processes on this machine: at most `workers` jobs run at once, each in its own
+    `python -m core.jobs` process, in the order they were submitted. A dispatcher thread starts them and
+    watches them; a worker that dies (killed, out of memory) leaves its run failed with the reason."""
+
+    def __init__(self, store: RunStore | None = None, workers: int = 1, poll_s: float = 0.2) -> None:
+        self.store = store or RunStore()
+        self.workers = max(1, workers)
+        self.poll_s = poll_s
+        self._cond = threading.Condition()
+        self._queue: deque[tuple[str, JobRequest]] = deque()
+        self._running: dict[str, subprocess.Popen] = {}
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def submit(self, request: JobRequest) -> str:
+        check(request)
+        run_id = create_record(self.store, request)
+        with self._cond:
+            self._queue.append((run_id, request))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._dispatch, name="deepclean-jobs", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+        return run_id
+
+    def _start(self, run_id: str, request: JobRequest) -> subprocess.Popen:
+        logs = self.store.home / "logs"
+        logs.mkdir(exist_ok=True)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        with open(logs / f"{run_id}.log", "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "core.jobs", str(self.store.home), run_id],
+                                    stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        proc.stdin.write(json.dumps(asdict(request)).encode())
+        proc.stdin.close()
+        return proc
+
+    def _reap(self) -> None:
+        for run_id, proc in list(self._running.items()):
+            rc = proc.poll()
+            if rc is None:
+                continue
+            del self._running[run_id]
+            rec = self.store.get(run_id)
+            if rec["status"] in ("queued", "running"):
+                how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
+                self.store.fail(run_id, f"the worker process {how} (killed or out of memory?) before the job "
+                                        f"finished; see {self.store.home / 'logs' / (run_id + '.log')}")
+                shutil.rmtree(self.store.artifacts / run_id, ignore_errors=True)
+
+    def _dispatch(self) -> None:
+        while True:
+            with self._cond:
+                self._reap()
+                while self._queue and len(self._running) < self.workers:
+                    run_id, request = self._queue.popleft()
+                    if self.store.get(run_id)["status"] != "queued":  # cancelled while it waited
+                        continue
+                    try:
+                        self._running[run_id] = self._start(run_id, request)
+                    except OSError as e:
+                        self.store.fail(run_id, f"could not start a worker process: {e}")
+                if self._stopped and not self._running:
+                    return
+                self._cond.wait(self.poll_s)
+
+    def cancel(self, run_id: str) -> str:
+        return self.store.request_cancel(run_id)
+
+    def active(self) -> list[dict[str, Any]]:
+        with self._cond:
+            ids = [r for r, _ in self._queue] + list(self._running)
+        return [r for r in (self.store.get(i) for i in ids) if r["status"] in ("queued", "running")]
+
+    def worker_pid(self, run_id: str) -> int | None:
+        with self._cond:
+            proc = self._running.get(run_id)
+        return proc.pid if proc else None
+
+    def wait(self, run_id: str, timeout: float | None = None) -> str:
+        """Block until a job ends (for the CLI and tests); returns its status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self.store.get(run_id)["status"]
+            with self._cond:
+                pending = run_id in self._running or any(r == run_id for r, _ in self._queue)
+            if status not in ("queued", "running") and not pending:
+                return status
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} still {status} after {timeout}s")
+            time.sleep(self.poll_s)
+
+    def shutdown(self, kill: bool = False) -> None:
+        """Stop taking jobs; with `kill`, end the running ones too."""
+        with self._cond:
+            self._stopped = True
+            self._queue.clear()
+            if kill:
+                for proc in self._running.values():
+                    proc.kill()
+            self._cond.notify_all()
+
+
+def default_executor(store: RunStore | None = None) -> Executor:
+    """The executor for this process: local worker processes (DEEPCLEAN_WORKERS of them, default 1)."""
+    return LocalExecutor(store, workers=int(os.environ.get("DEEPCLEAN_WORKERS", "1")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Worker entry point: `python -m core.jobs HOME RUN_ID`, the request as JSON on stdin."""
+    home, run_id = (argv or sys.argv[1:])[:2]
+    status = execute(home, run_id, json.loads(sys.stdin.read()))
+    return 0 if status in ("done", "cancelled") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

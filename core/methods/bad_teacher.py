@@ -1,0 +1,77 @@
+"""Bad teacher (Chundawat, Tarun, Mandal, Kankanhalli, "Can Bad Teaching Induce Forgetting?", AAAI 2023).
+
+The student (the original model) distils from the competent teacher (a frozen copy of the original) on
+Dr samples and from an incompetent teacher (a randomly initialised model of the same architecture) on Df
+samples, by KL divergence at temperature T. Reference defaults: one epoch, Adam lr 1e-4, T = 1, batch
+256, 30% of Dr.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from ..config import param
+from ..runtime import iter_batches, subsample
+from .base import Method, UnlearnTask, concat, train_mode
+
+
+@dataclass(frozen=True)
+class BadTeacherConfig:
+    """Bad teacher's hyperparameters (the reference code's defaults)."""
+
+    epochs: int = param(1, "distillation epochs")
+    lr: float = param(1e-4, "Adam learning rate")
+    temperature: float = param(1.0, "KL temperature T")
+    retain_fraction: float = param(0.3, "fraction of Dr distilled from the competent teacher")
+    batch_size: int = param(256, "mini-batch size")
+    seed: int = param(0, "seed for the Dr subset, the incompetent teacher and shuffling")
+
+
+def run(model: nn.Module, task: UnlearnTask, cfg: BadTeacherConfig):
+    from ..workflows import fresh_model
+
+    good = copy.deepcopy(model).eval()
+    bad = fresh_model(task.card, cfg.seed).to(task.device).eval()
+    n_r = len(task.retain.tensors[0])
+    retain = subsample(task.retain, max(1, int(cfg.retain_fraction * n_r)), cfg.seed)
+    # The third tensor says which teacher a row learns from: 1 = incompetent (Df), 0 = competent (Dr).
+    data = concat(TensorDataset(*task.forget.tensors, torch.ones(len(task.forget.tensors[0]))),
+                  TensorDataset(*retain.tensors, torch.zeros(len(retain.tensors[0]))))
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    steps = cfg.epochs * -(-len(data.tensors[0]) // cfg.batch_size)
+    losses, step = [], 0
+    train_mode(model)
+    for epoch in range(cfg.epochs):
+        total, count = 0.0, 0
+        for x, _, from_bad in iter_batches(data, cfg.batch_size, shuffle=True, generator=gen):
+            x, from_bad = x.to(task.device), from_bad.to(task.device)[:, None]
+            with torch.no_grad():
+                target = from_bad * F.softmax(bad(x) / cfg.temperature, 1) + (1 - from_bad) * F.softmax(good(x) / cfg.temperature, 1)
+            loss = F.kl_div(F.log_softmax(model(x) / cfg.temperature, 1), target, reduction="batchmean")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(x)
+            count += len(x)
+            step += 1
+            task.progress("distillation", step / steps, f"epoch {epoch + 1}/{cfg.epochs}")
+        losses.append(total / max(count, 1))
+    model.eval()
+    return model, {"epochs": cfg.epochs, "retain_subset": len(retain.tensors[0]), "epoch_losses": losses}
+
+
+METHOD = Method(
+    name="bad_teacher",
+    run=run,
+    config=BadTeacherConfig,
+    summary="distil from the original on Dr and from a random network on Df",
+    needs_retain="a subset",
+    citation="Chundawat et al., Can Bad Teaching Induce Forgetting?, AAAI 2023",
+)

@@ -1,0 +1,105 @@
+"""Model: choose a shipped or uploaded checkpoint, see its card, per-class accuracy and sample predictions."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core.data import DATASETS
+from core.models import MODELS
+from core.report import predictions, thumbnails
+from core.uploads import UploadError, list_uploaded_datasets, save_checkpoint_upload, save_dataset_upload
+from core.workflows import evaluate_checkpoint
+from pages import common
+
+SAMPLES = 12
+
+
+@st.cache_data(show_spinner="Measuring accuracy…")
+def accuracy(path: str, mtime: float) -> dict:
+    return evaluate_checkpoint(path, device="cpu")
+
+
+st.title("Model")
+st.caption("Pick the classifier to unlearn from: a shipped checkpoint, or your own.")
+
+choices = common.checkpoints()
+current = common.active_checkpoint()
+names = [p.name for p in choices]
+picked = st.selectbox("Checkpoint", names, index=names.index(current.name) if current.name in names else 0,
+                      help="Shipped checkpoints, then the ones you uploaded")
+if choices[names.index(picked)] != current:
+    st.session_state["checkpoint"] = str(choices[names.index(picked)])
+    st.session_state.pop("forget", None)  # a forget set belongs to one dataset
+    st.rerun()
+
+with st.expander("Upload your own checkpoint or dataset"):
+    left, right = st.columns(2)
+    with left:
+        up = st.file_uploader("Checkpoint (.safetensors, or a .pt/.pth state dict)", type=["safetensors", "pt", "pth"],
+                              key="ckpt_upload")
+        arch = st.selectbox("Architecture", list(MODELS), key="ckpt_arch")
+        uploaded_ds = {f"your data: {p.name}": p for p in list_uploaded_datasets()}
+        ds_name = st.selectbox("Dataset it was trained on", list(DATASETS) + list(uploaded_ds), key="ckpt_ds",
+                               help="Its input shape and classes must match the checkpoint")
+        if st.button("Check and use this checkpoint", disabled=up is None):
+            try:
+                if ds_name in uploaded_ds:
+                    data_path = str(uploaded_ds[ds_name])
+                    ds = common.dataset("npz" if data_path.endswith(".npz") else "image_folder", data_path)
+                else:
+                    data_path, ds = None, common.dataset(ds_name, None)
+                path, card = save_checkpoint_upload(up.getvalue(), up.name, arch, ds, data_path)
+            except (UploadError, ValueError, FileNotFoundError) as e:
+                st.error(str(e))
+            else:
+                st.session_state["checkpoint"] = str(path)
+                st.session_state.pop("forget", None)
+                st.success(f"{up.name} checked: {len(card['input_shape'])}-D input {card['input_shape']}, "
+                           f"{card['num_classes']} classes. It is now the active model.")
+                st.rerun()
+    with right:
+        dup = st.file_uploader("Dataset (.npz with x uint8 N×H×W(×C) and y, or a zip with one folder per class)",
+                               type=["npz", "zip"], key="ds_upload")
+        if st.button("Check this dataset", disabled=dup is None):
+            try:
+                path, ds = save_dataset_upload(dup.getvalue(), dup.name)
+            except UploadError as e:
+                st.error(str(e))
+            else:
+                st.success(f"{dup.name}: {len(ds.y_train)} training and {len(ds.y_test)} test images, "
+                           f"{ds.num_classes} classes, {list(ds.input_shape)}. Choose it as the dataset of an "
+                           f"uploaded checkpoint, or train one: python -m core train --dataset "
+                           f"{'npz' if path.suffix == '.npz' else 'image_folder'} --data-path {path} ...")
+
+try:
+    net, card = common.active_model()
+    ds = common.active_dataset()
+    acc = accuracy(str(common.active_checkpoint()), common.active_checkpoint().stat().st_mtime)
+except Exception as e:
+    st.error(f"This checkpoint cannot be used: {e}")
+    st.stop()
+
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Architecture", card["architecture"])
+c2.metric("Dataset", f"{ds.name} ({ds.num_classes} classes)")
+c3.metric("Test accuracy", f"{100 * acc['acc_test']:.2f}%")
+c4.metric("Train accuracy", f"{100 * acc['acc_train']:.2f}%")
+with st.expander("Model card"):
+    st.json(card)
+
+st.subheader("Accuracy per class (test split)")
+per = pd.DataFrame({"class": list(acc["per_class_test"]), "accuracy": list(acc["per_class_test"].values())})
+st.altair_chart(alt.Chart(per).mark_bar().encode(
+    x=alt.X("class:N", sort=None), y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+    tooltip=["class", alt.Tooltip("accuracy:Q", format=".2%")]), width="stretch")
+
+st.subheader("Sample test images")
+idx = list(range(min(SAMPLES, len(ds.y_test))))
+preds = predictions(net, card, ds, "test", idx)
+cols = st.columns(len(idx))
+for col, i, img, p in zip(cols, idx, thumbnails(ds.x_test[idx].numpy()), preds):
+    true = ds.classes[int(ds.y_test[i])]
+    col.image(img, caption=f"{'✅' if p == int(ds.y_test[i]) else '❌'} {ds.classes[int(p)]} (true {true})",
+              width="stretch", clamp=True)

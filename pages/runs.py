@@ -1,0 +1,71 @@
+"""Runs: every run with status and key figures; filter, sort, open, download, delete."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from core import report
+from pages import common
+
+st.title("Runs")
+store = common.store()
+runs = store.list()
+if not runs:
+    st.info("No runs yet.")
+    st.stop()
+
+frame = report.runs_frame(runs)
+c1, c2, c3 = st.columns(3)
+status = c1.multiselect("Status", sorted(frame["status"].unique()))
+method = c2.multiselect("Method", sorted(m for m in frame["method"].dropna().unique()))
+text = c3.text_input("Search (id, dataset, forget set)")
+view = frame
+if status:
+    view = view[view["status"].isin(status)]
+if method:
+    view = view[view["method"].isin(method)]
+if text:
+    hay = view["id"] + " " + view["dataset"].fillna("") + " " + view["forget"].fillna("")
+    view = view[hay.str.contains(text, case=False, regex=False)]
+st.dataframe(view, hide_index=True, column_config={
+    "Acc(test)": st.column_config.NumberColumn(format="percent"), "Acc(Df)": st.column_config.NumberColumn(format="percent"),
+    "ΔMIA": st.column_config.NumberColumn(format="percent"), "time ÷ gold": st.column_config.NumberColumn(format="%.3f")})
+st.caption("Click a column heading to sort.")
+
+if view.empty:
+    st.stop()
+run_id = st.selectbox("Run", list(view["id"]), format_func=lambda i: f"{i} · {frame.set_index('id').loc[i, 'method']} · "
+                                                                   f"{frame.set_index('id').loc[i, 'status']}")
+rec = store.get(run_id)
+b1, b2, b3, b4 = st.columns(4)
+if rec["kind"] == "unlearn" and rec["status"] == "done":
+    if b1.button("Open in Results", type="primary"):
+        st.session_state["result_run"] = run_id
+        st.switch_page("pages/results.py")
+if rec["artifact_path"]:
+    try:
+        b2.download_button("Checkpoint (.zip)", report.artifact_zip(rec), file_name=f"{run_id}.zip",
+                           mime="application/zip")
+    except FileNotFoundError as e:
+        b2.caption(str(e))
+if rec["metrics"]:
+    b3.download_button("Metrics (JSON)", json.dumps(rec["metrics"], indent=2, default=str), file_name=f"{run_id}.json",
+                       mime="application/json")
+    b3.download_button("Metrics (CSV)", report.metrics_csv(rec), file_name=f"{run_id}.csv", mime="text/csv")
+with b4:
+    if rec["status"] in ("queued", "running"):
+        if st.button("Cancel run"):
+            common.executor().cancel(run_id)
+            st.rerun()
+    else:
+        sure = st.checkbox("Yes, delete this run and its files", key=f"sure_{run_id}")
+        if st.button("Delete", disabled=not sure):
+            store.delete(run_id)
+            st.success(f"Deleted {run_id}.")
+            st.rerun()
+if rec["error"]:
+    st.error(rec["error"])
+with st.expander("Record"):
+    st.json({k: v for k, v in rec.items() if k != "metrics"})

@@ -1,0 +1,113 @@
+"""The job executor: background worker processes, order, cancellation, a killed worker, interrupted runs."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from core.checkpoint import sha256_file
+from core.forget import ForgetSpec
+from core.jobs import JobRequest, LocalExecutor, execute
+from core.methods import MethodError
+from core.report import eta_seconds
+from core.runtime import Cancelled
+from core.store import RunStore
+from core.workflows import store_progress
+from test_train import SHIPPED
+
+CLASS0 = ForgetSpec.of_classes([0]).to_dict()
+LONG = {"epochs": 500}  # fine-tuning long enough to be caught running
+
+
+def wait_status(store, run_id, wanted, timeout=120):
+    deadline = time.monotonic() + timeout
+    while store.get(run_id)["status"] not in wanted:
+        assert time.monotonic() < deadline, store.get(run_id)
+        time.sleep(0.1)
+    return store.get(run_id)
+
+
+def test_jobs_run_in_worker_processes_in_order():
+    ex = LocalExecutor(RunStore(), workers=1)
+    ids = [ex.submit(JobRequest(str(SHIPPED), CLASS0, method=m)) for m in ("zero_weights", "ssd", "deepclean")]
+    assert [ex.store.get(i)["status"] for i in ids] == ["queued"] * 3  # submit returns at once
+    assert [ex.wait(i, timeout=240) for i in ids] == ["done"] * 3
+    recs = [ex.store.get(i) for i in ids]
+    assert recs[0]["started_at"] <= recs[1]["started_at"] <= recs[2]["started_at"]
+    assert recs[0]["finished_at"] <= recs[1]["started_at"]  # one worker: one at a time, in order
+    assert all(r["worker_pid"] not in (None, os.getpid()) for r in recs)
+    assert recs[2]["metrics"]["models"]["unlearned"]["acc_forget"] <= 0.02
+    assert (ex.store.home / "logs" / f"{ids[0]}.log").is_file()
+
+
+def test_cancel_queued_and_running_jobs_and_a_killed_worker_fails_cleanly():
+    before = sha256_file(SHIPPED)
+    ex = LocalExecutor(RunStore(), workers=1)
+    running = ex.submit(JobRequest(str(SHIPPED), CLASS0, method="finetune", config=LONG))
+    waiting = ex.submit(JobRequest(str(SHIPPED), CLASS0, method="finetune", config=LONG))
+    assert ex.cancel(waiting) == "cancelled"
+    wait_status(ex.store, running, ("running",))
+    while ex.store.get(running)["phase"] != "fine-tuning":
+        time.sleep(0.1)
+    ex.cancel(running)
+    rec = wait_status(ex.store, running, ("cancelled", "failed", "done"), timeout=60)
+    assert rec["status"] == "cancelled" and "cancelled" in rec["error"]
+    assert not (ex.store.artifacts / running).exists()
+    assert ex.wait(waiting) == "cancelled" and ex.store.get(waiting)["started_at"] is None
+
+    victim = ex.submit(JobRequest(str(SHIPPED), CLASS0, method="finetune", config=LONG))
+    wait_status(ex.store, victim, ("running",))
+    os.kill(ex.worker_pid(victim), signal.SIGKILL)
+    rec = wait_status(ex.store, victim, ("failed",), timeout=30)
+    assert "killed by signal 9" in rec["error"]
+    assert not (ex.store.artifacts / victim).exists()
+    assert ex.wait(ex.submit(JobRequest(str(SHIPPED), CLASS0, method="zero_weights")), timeout=120) == "done"
+    assert sha256_file(SHIPPED) == before
+
+
+def test_requests_that_cannot_run_are_refused_before_queueing():
+    ex = LocalExecutor(RunStore())
+    with pytest.raises(MethodError, match="unsir cannot forget 'random'"):
+        ex.submit(JobRequest(str(SHIPPED), ForgetSpec.random(fraction=0.1).to_dict(), method="unsir"))
+    with pytest.raises(MethodError, match="unknown method"):
+        ex.submit(JobRequest(str(SHIPPED), CLASS0, kind="compare", methods=("ssd", "nope")))
+    with pytest.raises(ValueError, match="option gamma: 'lots' is not a valid float"):
+        ex.submit(JobRequest(str(SHIPPED), CLASS0, method="deepclean", config={"gamma": "lots"}))
+    with pytest.raises(ValueError, match="unknown job kind"):
+        JobRequest(str(SHIPPED), CLASS0, kind="sweep-everything")
+    assert ex.store.list() == []
+
+
+def test_a_bad_config_fails_on_its_record_in_process():
+    store = RunStore()
+    req = JobRequest(str(SHIPPED), CLASS0, method="deepclean", config={"gamma": "lots"})
+    run_id = store.create("unlearn", method="deepclean", forget=CLASS0)
+    from dataclasses import asdict
+
+    assert execute(str(store.home), run_id, asdict(req)) == "failed"
+    assert "gamma" in store.get(run_id)["error"]
+
+
+def test_store_cancel_flag_reaches_the_progress_callback():
+    store = RunStore()
+    run_id = store.create("unlearn", method="deepclean")
+    store.start(run_id)
+    report = store_progress(store, run_id, lambda *a: None)
+    report("fine-tuning", 0.5)
+    store.request_cancel(run_id)
+    time.sleep(0.3)  # progress is written at most ~4 times a second
+    with pytest.raises(Cancelled):
+        report("fine-tuning", 0.6)
+
+
+def test_restart_marks_unfinished_runs_interrupted_and_eta_follows_the_phase():
+    store = RunStore()
+    a, b, c = (store.create("unlearn", method="deepclean") for _ in range(3))
+    store.start(a)
+    store.finish(c)
+    assert sorted(store.mark_interrupted()) == sorted([a, b])
+    assert [store.get(x)["status"] for x in (a, b, c)] == ["interrupted", "interrupted", "done"]
+    rec = {"progress": 0.25, "phase_started_at": 100.0}
+    assert eta_seconds(rec, now=110.0) == pytest.approx(30.0)
+    assert eta_seconds({"progress": 0.0, "phase_started_at": 100.0}, now=110.0) is None
