@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -47,8 +48,11 @@ def atomic_write_bytes(path: Path, write) -> None:
     try:
         write(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CheckpointError(f"no space left on the disk holding {path.parent} while writing {path.name}; "
+                                  f"free some space, or set DEEPCLEAN_HOME to a folder on a larger disk") from e
         raise
 
 

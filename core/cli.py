@@ -309,9 +309,48 @@ def setup_compare(p: argparse.ArgumentParser):
     return run
 
 
+def setup_sweep(p: argparse.ArgumentParser):
+    add_checkpoint_flags(p)
+    add_forget_flags(p)
+    p.add_argument("--gammas", required=True, help="comma-separated thresholds, e.g. 1.1,1.5,2,2.5,3")
+    p.add_argument("--method", default="deepclean", choices=["deepclean", "zero_weights"], help="[default: deepclean]")
+    add_config_flags(p, DeepCleanConfig)
+    add_common(p)
+
+    def run(a: argparse.Namespace) -> int:
+        from .jobs import default_executor
+        from .sweep import parse_gammas, submit_sweep, sweep_rows
+
+        gammas = parse_gammas(a.gammas)
+        ex = default_executor(RunStore())
+        ids = submit_sweep(ex, a.checkpoint, spec_from_args(a), gammas, config_from_args(DeepCleanConfig, a),
+                           method=a.method, device=a.device, card=card_from_args(a))
+        print(f"queued {len(ids)} jobs on {type(ex).__name__}: " + ", ".join(ids), file=sys.stderr)
+        try:
+            for run_id in ids:
+                ex.wait(run_id)
+        finally:
+            ex.shutdown()
+        rows = sweep_rows(ex, ids)
+        print(f"{'γ':>7} {'status':<10} {'reset':>8} {'Acc(Df)':>8} {'Acc(test)':>9} {'ΔAcc(Df)':>9} {'ΔMIA':>8} "
+              f"{'seconds':>8} {'÷ gold':>7}")
+        num = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
+        for r in rows:
+            pct = {k: num(None if r[k] is None else 100 * r[k], ".2f") for k in
+                   ("weights_reset_fraction", "acc_forget", "acc_test", "delta_acc_forget", "delta_mia")}
+            print(f"{r['gamma']:>7g} {r['status']:<10} {pct['weights_reset_fraction']:>8} {pct['acc_forget']:>8} "
+                  f"{pct['acc_test']:>9} {pct['delta_acc_forget']:>9} {pct['delta_mia']:>8} "
+                  f"{num(r['seconds'], '.2f'):>8} {num(r['time_vs_gold'], '.3f'):>7}"
+                  + (f"  {r['error']}" if r["error"] else ""))
+        emit_json(rows, a.json)
+        return 0 if all(r["status"] == "done" for r in rows) else 1
+    return run
+
+
 SUBCOMMANDS: dict[str, tuple[Callable, str]] = {
     "unlearn": (setup_unlearn, "unlearn a forget set from a checkpoint and compare with the gold model"),
     "compare": (setup_compare, "run several methods on one forget set and print the comparison table"),
+    "sweep": (setup_sweep, "one DeepClean job per γ on the active executor (local workers or Dask), then a table"),
     "methods": (setup_methods, "list the unlearning methods, what each needs, and their options"),
     "gamma-curve": (setup_gamma_curve, "how many weights each γ selects, from one Fisher computation"),
     "train": (setup_train, "train a classifier and save it as safetensors + model card"),

@@ -56,6 +56,9 @@ class Executor(Protocol):
     def cancel(self, run_id: str) -> str:
         """Ask the job to stop; returns its status after the request."""
 
+    def recover(self) -> list[str]:
+        """At server start: mark runs a previous server left behind and nobody will finish as interrupted."""
+
     def active(self) -> list[dict[str, Any]]:
         """Run records of this executor's jobs that are queued or running."""
 
@@ -98,8 +101,13 @@ def execute(home: str, run_id: str, request: dict[str, Any]) -> str:
     torch.set_num_threads(int(os.environ.get("DEEPCLEAN_WORKER_THREADS", max(1, (os.cpu_count() or 2) - 1))))
     store = RunStore(home)
     req = JobRequest(**{**request, "methods": tuple(request.get("methods", ()))})
-    if store.get(run_id)["status"] != "queued":  # cancelled while it waited
-        return store.get(run_id)["status"]
+    status = store.get(run_id)["status"]
+    if status == "running":  # started before by a worker that died; a cluster rescheduled it: do not run twice
+        store.fail(run_id, "the worker running this job died (killed or out of memory); it was not restarted")
+        shutil.rmtree(store.artifacts / run_id, ignore_errors=True)
+        return "failed"
+    if status != "queued":  # cancelled while it waited
+        return status
     spec = ForgetSpec.from_dict(req.forget)
     if req.kind == "unlearn":
         try:
@@ -144,8 +152,8 @@ class LocalExecutor:
 
     def submit(self, request: JobRequest) -> str:
         check(request)
-        run_id = create_record(self.store, request)
-        with self._cond:
+        with self._cond:  # record and enqueue together, so creation order is queue order
+            run_id = create_record(self.store, request)
             self._queue.append((run_id, request))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._dispatch, name="deepclean-jobs", daemon=True)
@@ -196,6 +204,10 @@ class LocalExecutor:
     def cancel(self, run_id: str) -> str:
         return self.store.request_cancel(run_id)
 
+    def recover(self) -> list[str]:
+        """At server start: runs left behind by a previous server whose workers are gone become interrupted."""
+        return self.store.mark_interrupted(alive=pid_alive)
+
     def active(self) -> list[dict[str, Any]]:
         with self._cond:
             ids = [r for r, _ in self._queue] + list(self._running)
@@ -230,8 +242,25 @@ class LocalExecutor:
             self._cond.notify_all()
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def default_executor(store: RunStore | None = None) -> Executor:
-    """The executor for this process: local worker processes (DEEPCLEAN_WORKERS of them, default 1)."""
+    """The executor for this process: the Dask cluster at DEEPCLEAN_DASK_ADDRESS when set, otherwise local
+    worker processes (DEEPCLEAN_WORKERS of them, default 1)."""
+    address = os.environ.get("DEEPCLEAN_DASK_ADDRESS")
+    if address:
+        from .dask_executor import DaskExecutor
+
+        return DaskExecutor(address, store)
     return LocalExecutor(store, workers=int(os.environ.get("DEEPCLEAN_WORKERS", "1")))
 
 

@@ -9,7 +9,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import paths
 
@@ -149,12 +149,18 @@ class RunStore:
                        "WHERE id = ? AND status = 'queued'", (time.time(), run_id))
         return self.get(run_id)["status"]
 
-    def mark_interrupted(self, reason: str = "the server stopped while this run was in progress") -> list[str]:
-        """Runs left queued or running by a process that is gone (called once at start-up): status interrupted."""
+    def mark_interrupted(self, alive: Callable[[int], bool] = lambda pid: False,
+                         reason: str = "the server stopped while this run was in progress") -> list[str]:
+        """At start-up: runs a previous server left queued (its queue is gone), and running runs whose worker
+        process is no longer `alive`, become interrupted. Runs whose worker still lives are left to finish."""
+        ids = []
         with self._connect() as db:
-            ids = [r["id"] for r in db.execute("SELECT id FROM runs WHERE status IN ('queued', 'running')")]
-            db.execute("UPDATE runs SET status = 'interrupted', error = ?, finished_at = ? "
-                       "WHERE status IN ('queued', 'running')", (reason, time.time()))
+            for r in db.execute("SELECT id, status, worker_pid FROM runs WHERE status IN ('queued', 'running')"):
+                if r["status"] == "running" and r["worker_pid"] is not None and alive(r["worker_pid"]):
+                    continue
+                db.execute("UPDATE runs SET status = 'interrupted', error = ?, finished_at = ? WHERE id = ? "
+                           "AND status IN ('queued', 'running')", (reason, time.time(), r["id"]))
+                ids.append(r["id"])
         return ids
 
     def finish(self, run_id: str, *, metrics: dict | None = None, timings: dict | None = None,

@@ -24,10 +24,10 @@ DEFAULT_CHECKPOINT = paths.CHECKPOINT_DIR / "digits_cnn_small.safetensors"
 @st.cache_resource
 def executor() -> Executor:
     """One executor per server process, so jobs outlive reruns and sessions. Runs a previous server left
-    queued or running are marked interrupted first."""
-    store = RunStore()
-    store.mark_interrupted()
-    return default_executor(store)
+    behind with no live worker are marked interrupted first."""
+    ex = default_executor(RunStore())
+    ex.recover()
+    return ex
 
 
 def store() -> RunStore:
@@ -90,7 +90,59 @@ def running_jobs() -> list[dict[str, Any]]:
     return s.list(status="running") + s.list(status="queued")
 
 
-def sidebar() -> None:
+@st.cache_resource
+def password_gate():
+    from core.auth import PasswordGate
+
+    return PasswordGate()
+
+
+def oidc_configured() -> bool:
+    """Whether Streamlit's OIDC login is set up ([auth] in secrets.toml)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all
+        return False
+
+
+def access() -> str:
+    """Ask for login or password before any page; returns how access is controlled ("oidc", "password", "open")."""
+    if oidc_configured():
+        if not st.user.is_logged_in:
+            _only(_oidc_page)
+        return "oidc"
+    if not password_gate().enabled:
+        return "open"
+    if not st.session_state.get("authenticated"):
+        _only(_password_page)
+    return "password"
+
+
+def _only(page) -> None:
+    """Show just this page (no navigation to the others) and stop."""
+    st.navigation([st.Page(page, title="Log in", icon=":material/lock:")], position="hidden").run()
+    st.stop()
+
+
+def _oidc_page() -> None:
+    st.title("DeepClean Studio")
+    st.button("Log in", on_click=st.login, type="primary")
+
+
+def _password_page() -> None:
+    st.title("DeepClean Studio")
+    with st.form("login"):
+        entered = st.text_input("Password", type="password")
+        sent = st.form_submit_button("Enter", type="primary")
+    if sent:
+        ok, message = password_gate().attempt(entered)
+        if ok:
+            st.session_state["authenticated"] = True
+            st.rerun()
+        st.error(message)
+
+
+def sidebar(mode: str = "open") -> None:
     with st.sidebar:
         st.markdown(f"**Device:** {device_label()}")
         try:
@@ -108,6 +160,12 @@ def sidebar() -> None:
                            f"{(j['phase'] or '')} {100 * (j['progress'] or 0):.0f}%")
         else:
             st.caption("No jobs running.")
+        if mode == "open":
+            st.caption("🔓 Open access: anyone who reaches this server can use it. Set DEEPCLEAN_PASSWORD, or OIDC "
+                       "login in .streamlit/secrets.toml, to restrict it.")
+        elif mode == "oidc":
+            st.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
+            st.button("Log out", on_click=st.logout)
 
 
 def config_form(cls: type, prefix: str, skip: tuple[str, ...] = ()) -> Any:

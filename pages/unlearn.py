@@ -15,6 +15,7 @@ from core.jobs import JobRequest
 from core.methods import METHODS, MethodError
 from core.methods.deepclean import GAMMA_GRID, DeepCleanConfig, default_gamma, gamma_curve, importances
 from core.report import eta_seconds
+from core.sweep import parse_gammas, submit_sweep
 from core.unlearn import prepare
 from pages import common
 
@@ -128,6 +129,18 @@ else:
             st.error(str(e))
         else:
             st.session_state["_had_jobs"] = True
+    if method in GAMMA_METHODS:
+        with st.expander("Sweep γ: one job per value, on the active executor"):
+            text = st.text_input("γ values", "1.1,1.5,2,2.5,3")
+            if st.button("Launch sweep", disabled=problem is not None or cfg is None):
+                try:
+                    ids = submit_sweep(common.executor(), str(path), spec, parse_gammas(text), cfg, method=method,
+                                       device="cuda" if device == "GPU" else "cpu")
+                except (MethodError, ValueError) as e:
+                    st.error(str(e))
+                else:
+                    st.session_state["_had_jobs"] = True
+                    st.success(f"Queued {len(ids)} jobs; compare them on the Runs page when they finish.")
 
 st.subheader("Jobs")
 poll = bool(common.running_jobs()) or st.session_state.get("_had_jobs", False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 import torch
@@ -17,6 +18,15 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("DEEPCLEAN_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DEEPCLEAN_DATA", str(tmp_path / "data"))
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def restore_main_module():
+    """AppTest runs app.py as `__main__`; restore the real one, or processes spawned later (Dask's workers)
+    would re-run app.py as their main module."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")

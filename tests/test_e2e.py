@@ -177,9 +177,11 @@ def test_walkthrough_and_live_jobs(server, browser):
     page.get_by_text(job).first.wait_for()
 
     t0 = time.monotonic()
-    nav(page, "Runs")  # another page answers while the job runs
+    page.get_by_role("link", name="Runs").first.click()  # another page answers while the job runs
+    page.get_by_role("heading", name="Runs").first.wait_for()
+    timings["runs_page_heading_seconds_during_job"] = round(time.monotonic() - t0, 2)
     page.get_by_role("button", name="Cancel run").wait_for()  # shown for the selected (newest) run: the job
-    timings["runs_page_seconds_during_job"] = round(time.monotonic() - t0, 2)
+    timings["runs_page_complete_seconds_during_job"] = round(time.monotonic() - t0, 2)
     assert store.get(job)["status"] == "running"
     shot(page, "6-runs")
 

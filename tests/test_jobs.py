@@ -23,7 +23,8 @@ LONG = {"epochs": 500}  # fine-tuning long enough to be caught running
 def wait_status(store, run_id, wanted, timeout=120):
     deadline = time.monotonic() + timeout
     while store.get(run_id)["status"] not in wanted:
-        assert time.monotonic() < deadline, store.get(run_id)
+        rec = store.get(run_id)
+        assert time.monotonic() < deadline, (rec["status"], rec["phase"], rec["progress"], rec["error"], rec["worker_pid"])
         time.sleep(0.1)
     return store.get(run_id)
 
@@ -103,11 +104,41 @@ def test_store_cancel_flag_reaches_the_progress_callback():
 
 def test_restart_marks_unfinished_runs_interrupted_and_eta_follows_the_phase():
     store = RunStore()
-    a, b, c = (store.create("unlearn", method="deepclean") for _ in range(3))
-    store.start(a)
+    a, b, c, d = (store.create("unlearn", method="deepclean") for _ in range(4))
+    store.start(a, worker_pid=2**22 + 12345)  # a worker that no longer exists
     store.finish(c)
-    assert sorted(store.mark_interrupted()) == sorted([a, b])
-    assert [store.get(x)["status"] for x in (a, b, c)] == ["interrupted", "interrupted", "done"]
+    store.start(d, worker_pid=os.getpid())  # a worker still alive: left to finish
+    assert sorted(LocalExecutor(store).recover()) == sorted([a, b])
+    assert [store.get(x)["status"] for x in (a, b, c, d)] == ["interrupted", "interrupted", "done", "running"]
+    assert "server stopped" in store.get(a)["error"]
     rec = {"progress": 0.25, "phase_started_at": 100.0}
     assert eta_seconds(rec, now=110.0) == pytest.approx(30.0)
     assert eta_seconds({"progress": 0.0, "phase_started_at": 100.0}, now=110.0) is None
+
+
+def test_an_unusable_home_or_a_full_disk_gets_a_clear_message(tmp_path, monkeypatch):
+    import errno
+
+    from core.checkpoint import CheckpointError, atomic_write_bytes
+    from core.store import StoreError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="set DEEPCLEAN_HOME to a writable folder"):
+        RunStore(blocker / "home")
+
+    def full(_tmp):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(CheckpointError, match="no space left .* set DEEPCLEAN_HOME"):
+        atomic_write_bytes(tmp_path / "x.safetensors", full)
+    assert list(tmp_path.glob(".x.safetensors.*")) == []  # the partial file is gone
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DEEPCLEAN_HOME", str(blocker / "home"))
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(SHIPPED.parents[1] / "app.py"), default_timeout=60).run()
+    assert not at.exception and "DEEPCLEAN_HOME" in at.error[0].value
+    st.cache_resource.clear()

@@ -1,0 +1,80 @@
+"""The Dask executor on a LocalCluster on loopback: jobs, cancellation, a worker dying mid-job."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from core.checkpoint import sha256_file
+from core.forget import ForgetSpec
+from core.jobs import JobRequest, default_executor
+from core.store import RunStore
+from test_jobs import CLASS0, LONG, wait_status
+from test_train import SHIPPED
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture
+def cluster():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, resources={"CPU": 1}) as c, Client(c) as client:
+        yield c, client
+
+
+def executor(client):
+    from core.dask_executor import DaskExecutor
+
+    return DaskExecutor(store=RunStore(), client=client)
+
+
+def test_jobs_run_on_the_cluster_and_report_through_the_store(cluster):
+    _, client = cluster
+    ex = executor(client)
+    a = ex.submit(JobRequest(str(SHIPPED), CLASS0, method="deepclean"))
+    b = ex.submit(JobRequest(str(SHIPPED), ForgetSpec.random(fraction=0.1).to_dict(), method="ssd"))
+    assert ex.wait(a, timeout=180) == "done" and ex.wait(b, timeout=180) == "done"
+    rec = ex.store.get(a)
+    assert rec["worker_pid"] != os.getpid() and rec["metrics"]["models"]["unlearned"]["acc_forget"] <= 0.02
+    assert rec["phase"] == "evaluation"
+
+
+def test_cancellation_and_a_dying_worker_end_the_run(cluster):
+    _, client = cluster
+    before = sha256_file(SHIPPED)
+    ex = executor(client)
+    run = ex.submit(JobRequest(str(SHIPPED), CLASS0, method="finetune", config=LONG))
+    queued = ex.submit(JobRequest(str(SHIPPED), CLASS0, method="finetune", config=LONG))
+    assert ex.cancel(queued) == "cancelled"
+    wait_status(ex.store, run, ("running",))
+    while ex.store.get(run)["phase"] != "fine-tuning":
+        time.sleep(0.1)
+    ex.cancel(run)
+    assert wait_status(ex.store, run, ("cancelled", "failed", "done"), timeout=60)["status"] == "cancelled"
+
+    victim = ex.submit(JobRequest(str(SHIPPED), CLASS0, method="finetune", config=LONG))
+    rec = wait_status(ex.store, victim, ("running",))
+    while rec["worker_pid"] is None:
+        rec = ex.store.get(victim)
+    os.kill(rec["worker_pid"], signal.SIGKILL)
+    rec = wait_status(ex.store, victim, ("failed",), timeout=120)
+    assert "died" in rec["error"] or "Killed" in rec["error"]
+    assert not (ex.store.artifacts / victim).exists()
+    assert sha256_file(SHIPPED) == before
+
+
+def test_gpu_jobs_ask_for_a_gpu_and_the_address_selects_dask(monkeypatch, cluster):
+    from core.dask_executor import DaskExecutor, resources_for
+
+    assert resources_for(JobRequest(str(SHIPPED), CLASS0, device="cuda")) == {"GPU": 1}
+    assert resources_for(JobRequest(str(SHIPPED), CLASS0, device="cpu")) is None
+    c, _ = cluster
+    monkeypatch.setenv("DEEPCLEAN_DASK_ADDRESS", c.scheduler_address)
+    ex = default_executor(RunStore())
+    try:
+        assert isinstance(ex, DaskExecutor)
+    finally:
+        ex.shutdown()
