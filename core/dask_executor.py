@@ -10,11 +10,10 @@ failed with the reason (the scheduler's reschedule finds the run already started
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import asdict
 from typing import Any
 
-from .jobs import JobRequest, check, create_record, execute
+from .jobs import JobRequest, check, create_record, execute, wait_until_finished
 from .store import RunStore
 
 
@@ -82,17 +81,13 @@ class DaskExecutor:
             ids = list(self._futures)
         return [r for r in (self.store.get(i) for i in ids) if r["status"] in ("queued", "running")]
 
+    def _pending(self, run_id: str) -> bool:
+        with self._lock:
+            return run_id in self._futures
+
     def wait(self, run_id: str, timeout: float | None = None) -> str:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            status = self.store.get(run_id)["status"]
-            with self._lock:
-                pending = run_id in self._futures
-            if status not in ("queued", "running") and not pending:
-                return status
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"run {run_id} still {status} after {timeout}s")
-            time.sleep(self.poll_s)
+        """Block until a job ends (for the CLI and tests); returns its status."""
+        return wait_until_finished(self.store, self._pending, run_id, timeout, self.poll_s)
 
     def shutdown(self, kill: bool = False) -> None:
         self.client.close()

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from .store import RunStore
 
@@ -218,18 +218,13 @@ class LocalExecutor:
             proc = self._running.get(run_id)
         return proc.pid if proc else None
 
+    def _pending(self, run_id: str) -> bool:
+        with self._cond:
+            return run_id in self._running or any(r == run_id for r, _ in self._queue)
+
     def wait(self, run_id: str, timeout: float | None = None) -> str:
         """Block until a job ends (for the CLI and tests); returns its status."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            status = self.store.get(run_id)["status"]
-            with self._cond:
-                pending = run_id in self._running or any(r == run_id for r, _ in self._queue)
-            if status not in ("queued", "running") and not pending:
-                return status
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"run {run_id} still {status} after {timeout}s")
-            time.sleep(self.poll_s)
+        return wait_until_finished(self.store, self._pending, run_id, timeout, self.poll_s)
 
     def shutdown(self, kill: bool = False) -> None:
         """Stop taking jobs; with `kill`, end the running ones too."""
@@ -240,6 +235,19 @@ class LocalExecutor:
                 for proc in self._running.values():
                     proc.kill()
             self._cond.notify_all()
+
+
+def wait_until_finished(store: RunStore, pending: Callable[[str], bool], run_id: str, timeout: float | None,
+                        poll_s: float) -> str:
+    """Poll the store until the run has ended and the executor holds it no more; returns its status."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        status = store.get(run_id)["status"]
+        if status not in ("queued", "running") and not pending(run_id):
+            return status
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} still {status} after {timeout}s")
+        time.sleep(poll_s)
 
 
 def pid_alive(pid: int) -> bool:
