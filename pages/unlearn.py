@@ -15,6 +15,7 @@ from core.jobs import JobRequest
 from core.methods import METHODS, MethodError
 from core.methods.deepclean import GAMMA_GRID, DeepCleanConfig, default_gamma, gamma_curve, importances
 from core.report import eta_seconds
+from core.store import StoreError
 from core.sweep import parse_gammas, submit_sweep
 from core.unlearn import prepare
 from pages import common
@@ -38,8 +39,13 @@ def progress_panel() -> None:
     """Every job in progress, with phase, elapsed time, ETA and Cancel; polls only while one runs."""
     jobs = common.running_jobs()
     last = st.session_state.get("last_job")
-    if not jobs and last:
-        rec = common.store().get(last)
+    rec = None
+    if last and all(j["id"] != last for j in jobs):  # this session's latest job has ended
+        try:
+            rec = common.store().get(last)
+        except StoreError:  # deleted on the Runs page meanwhile
+            st.session_state.pop("last_job", None)
+    if rec is not None:
         if rec["status"] == "done":
             st.success(f"Run {last} finished ({rec['method']}).")
             if st.button("Open its results", type="primary"):
