@@ -11,21 +11,13 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..config import param
 from .base import Method, UnlearnTask
-from .ssd import importance_run
+from .ssd import SSDConfig, importance_run
 
 
 @dataclass(frozen=True)
-class LFSSDConfig:
-    """Loss-Free SSD's hyperparameters (the reference code's defaults)."""
-
-    alpha: float = param(10.0, "selection α: dampen weights with S_Df > α·S_D")
-    reference: str = param("retain", "S_D taken over 'retain' (Dr) or 'train' (Dr ∪ Df, the paper's; see ssd.py)")
-    dampening: float = param(1.0, "dampening λ: β = min(λ·S_D/S_Df, 1)")
-    fisher_batch_size: int = param(128, "batch size of the sensitivity passes (memory, not result)")
-    retain_samples: int | None = param(None, "Dr samples the sensitivity uses (empty: all of Dr)")
-    seed: int = param(0, "seed for the Dr sample")
+class LFSSDConfig(SSDConfig):
+    """Loss-Free SSD's hyperparameters: SSD's, applied to the output-norm sensitivity instead of the Fisher."""
 
 
 def run(model: nn.Module, task: UnlearnTask, cfg: LFSSDConfig):
