@@ -76,10 +76,6 @@ class DaskExecutor:
         """Nothing to do at server start: the cluster, not this server, holds queued and running jobs."""
         return []
 
-    def active(self) -> list[dict[str, Any]]:
-        with self._lock:
-            ids = list(self._futures)
-        return [r for r in (self.store.get(i) for i in ids) if r["status"] in ("queued", "running")]
 
     def _pending(self, run_id: str) -> bool:
         with self._lock:

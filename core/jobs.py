@@ -59,8 +59,11 @@ class Executor(Protocol):
     def recover(self) -> list[str]:
         """At server start: mark runs a previous server left behind and nobody will finish as interrupted."""
 
-    def active(self) -> list[dict[str, Any]]:
-        """Run records of this executor's jobs that are queued or running."""
+    def wait(self, run_id: str, timeout: float | None = None) -> str:
+        """Block until the job ends; returns its status."""
+
+    def shutdown(self, kill: bool = False) -> None:
+        """Stop taking jobs (with `kill`, end running ones where the executor can)."""
 
 
 def check(request: JobRequest) -> None:
@@ -208,10 +211,6 @@ class LocalExecutor:
         """At server start: runs left behind by a previous server whose workers are gone become interrupted."""
         return self.store.mark_interrupted(alive=pid_alive)
 
-    def active(self) -> list[dict[str, Any]]:
-        with self._cond:
-            ids = [r for r, _ in self._queue] + list(self._running)
-        return [r for r in (self.store.get(i) for i in ids) if r["status"] in ("queued", "running")]
 
     def worker_pid(self, run_id: str) -> int | None:
         with self._cond:
