@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from .likelihood import nll
 from .runtime import iter_batches
 
 EVAL_BATCH = 512
@@ -39,7 +40,7 @@ def outputs(model: nn.Module, data: TensorDataset, *, device: torch.device | str
     for x, y in iter_batches(data, batch_size):
         logits = model(x.to(device)).float()
         probs.append(F.softmax(logits, 1).cpu())
-        losses.append(F.cross_entropy(logits, y.to(device), reduction="none").cpu())
+        losses.append(nll(logits, y.to(device)).cpu())
     p = torch.cat(probs).numpy() if probs else np.zeros((0, 0), dtype=np.float32)
     return Outputs(p, p.argmax(1) if len(p) else np.zeros(0, dtype=np.int64),
                    torch.cat(losses).numpy() if losses else np.zeros(0), data.tensors[1].numpy())

@@ -67,3 +67,21 @@ def test_masked_adam_leaves_unmasked_entries_untouched():
     for n, p in model.named_parameters():
         assert torch.equal(p.detach()[~masks[n]], before[n][~masks[n]])
         assert not torch.equal(p.detach()[masks[n]], before[n][masks[n]])
+
+
+def test_masked_adam_skips_gradients_of_tensors_with_nothing_selected():
+    torch.manual_seed(0)
+    model = build_model("cnn_small", (1, 8, 8), 3)
+    data = TensorDataset(torch.randn(16, 1, 8, 8), torch.arange(16) % 3)
+    masks = {n: torch.zeros_like(p, dtype=torch.bool) for n, p in model.named_parameters()}
+    masks["7.weight"][0, :5] = True  # only the first hidden layer trains
+    seen = []
+
+    def progress(phase, fraction, message):
+        seen.append({n: (p.requires_grad, p.grad is not None) for n, p in model.named_parameters()})
+
+    adam_cosine(model, data, epochs=1, lr=1e-2, batch_size=8, seed=0, device=torch.device("cpu"), masks=masks,
+                progress=progress)
+    assert seen and all(s["7.weight"] == (True, True) for s in seen)
+    assert all(s[n] == (False, False) for s in seen for n in s if n != "7.weight")
+    assert all(p.requires_grad for p in model.parameters())  # restored afterwards

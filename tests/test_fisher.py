@@ -1,5 +1,7 @@
 """The fast Fisher diagonal against a naive one-sample-at-a-time loop (relative error < 1e-4 per tensor)."""
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -129,3 +131,26 @@ def test_both_conv_paths_are_exact(monkeypatch, grouped):
     model(data.tensors[0][:1])
     ref, got = naive(model, data, log_lik), fisher_diagonal(model, data, batch_size=4)
     assert all(rel_err(got[k], ref[k]) < 1e-4 for k in ref)
+
+
+def test_exact_for_confident_samples_in_float32():
+    """Where 1 − p(y|x) is below float32's resolution, −cross_entropy rounds the true-class gradient to 0."""
+    torch.manual_seed(0)
+    model = build_model("cnn_small", (1, 8, 8), 10)
+    x = torch.randn(400, 1, 8, 8)
+    with torch.no_grad():
+        z = model(x)
+        y = z.argmax(1)
+        gap = (z.gather(1, y[:, None]) - z.scatter(1, y[:, None], float("-inf"))).min(1).values
+        scale = 26.0 / gap.median()
+        model[-1].weight.mul_(scale)
+        model[-1].bias.mul_(scale)
+        gap = gap * scale
+    keep = (gap > 17) & (gap < 27)  # 1 − p below float32 resolution, resolved by float64 to < 1e-4
+    assert keep.sum() >= 20
+    data = TensorDataset(x[keep], y[keep])
+    ref64 = naive(copy.deepcopy(model).double(), TensorDataset(x[keep].double(), y[keep]), log_lik)
+    got = fisher_diagonal(model, data, batch_size=16)
+    assert max(rel_err(got[k], ref64[k].float()) for k in ref64) < 1e-4
+    rounded = squared_grad_mean(model, data, log_lik, batch_size=16)  # the float32 cross-entropy, for contrast
+    assert max(rel_err(rounded[k], ref64[k].float()) for k in ref64) > 0.1

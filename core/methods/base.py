@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -98,46 +99,64 @@ def adam_cosine(model: nn.Module, data: TensorDataset, *, epochs: int, lr: float
     """Cross-entropy with Adam and a cosine learning-rate schedule, without augmentation.
 
     With `masks` (parameter name → bool tensor), only the masked entries change: gradients are masked
-    and every other entry is restored after each step, so it stays bit-for-bit as it was. `bn_eval`
-    keeps BatchNorm running statistics frozen. `penalty(model, progress_fraction)` is added to the loss.
+    and every other entry is restored after each step, so it stays bit-for-bit as it was; tensors with
+    no masked entry are frozen for the duration, so backpropagation skips their gradients (and stops at
+    the first layer that trains). `bn_eval` keeps BatchNorm running statistics frozen.
+    `penalty(model, progress_fraction)` is added to the loss.
     """
     named = dict(model.named_parameters())
     params = [p for n, p in named.items() if masks is None or (n in masks and masks[n].any())]
     if not params or epochs <= 0:
         return []
+    masks = {n: m for n, m in masks.items() if m.any()} if masks is not None else None
     frozen = {n: named[n].detach().clone() for n in masks} if masks is not None else {}
     opt = torch.optim.Adam(params, lr=lr)
     steps = epochs * -(-len(data.tensors[0]) // batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     gen = torch.Generator().manual_seed(seed)
     train_mode(model, bn_eval)
-    losses, step = [], 0
-    for epoch in range(epochs):
-        total, count = 0.0, 0
-        for x, y in iter_batches(data, batch_size, shuffle=True, generator=gen):
-            x, y = x.to(device), y.to(device)
-            loss = F.cross_entropy(model(x), y)
-            if penalty is not None:
-                loss = loss + penalty(model, step / steps)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if masks is not None:
-                for n, mask in masks.items():
-                    if named[n].grad is not None:
-                        named[n].grad.mul_(mask)
-            opt.step()
-            sched.step()
-            if masks is not None:
-                with torch.no_grad():
+    with only_trainable(model, params):
+        losses, step = [], 0
+        for epoch in range(epochs):
+            total, count = 0.0, 0
+            for x, y in iter_batches(data, batch_size, shuffle=True, generator=gen):
+                x, y = x.to(device), y.to(device)
+                loss = F.cross_entropy(model(x), y)
+                if penalty is not None:
+                    loss = loss + penalty(model, step / steps)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if masks is not None:
                     for n, mask in masks.items():
-                        named[n].copy_(torch.where(mask, named[n], frozen[n]))
-            total += float(loss.detach()) * len(y)
-            count += len(y)
-            step += 1
-            progress(phase, step / steps, f"epoch {epoch + 1}/{epochs}")
-        losses.append(total / max(count, 1))
+                        if named[n].grad is not None:
+                            named[n].grad.mul_(mask)
+                opt.step()
+                sched.step()
+                if masks is not None:
+                    with torch.no_grad():
+                        for n, mask in masks.items():
+                            named[n].copy_(torch.where(mask, named[n], frozen[n]))
+                total += float(loss.detach()) * len(y)
+                count += len(y)
+                step += 1
+                progress(phase, step / steps, f"epoch {epoch + 1}/{epochs}")
+            losses.append(total / max(count, 1))
     model.eval()
     return losses
+
+
+@contextmanager
+def only_trainable(model: nn.Module, params: list[nn.Parameter]) -> Iterator[None]:
+    """Turn off gradients of every other parameter for the duration, so backpropagation skips them."""
+    keep = {id(p) for p in params}
+    off = [p for p in model.parameters() if p.requires_grad and id(p) not in keep]
+    for p in off:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in off:
+            p.requires_grad_(True)
 
 
 def train_mode(model: nn.Module, bn_eval: bool = True) -> None:
