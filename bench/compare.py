@@ -20,18 +20,11 @@ from unlearn import SPECS, checkpoints
 from core.compare import run_compare
 from core.store import RunStore
 
-# Matched quality, from the spec's bars: accuracies within these many points of gold's, |ΔMIA| within 5.
-ACC_POINTS = {"class 0": 0.02, "random 10%": 0.03}
-MIA_POINTS = 0.05
-
-
-def matches(row: dict, gold: dict, label: str) -> tuple[bool, bool]:
-    """(accuracies match gold, MIA matches too) for one row."""
-    key = "acc_test_retained_classes" if "acc_test_retained_classes" in row else "acc_test"
-    acc = (abs(row["delta_acc_forget"]) <= ACC_POINTS[label] + 1e-9
-           and abs(row["acc_test"] - gold["acc_test"]) <= 0.02 + 1e-9
-           and abs(row[key] - gold[key]) <= 0.02 + 1e-9)
-    return acc, acc and abs(row["delta_mia"]) <= MIA_POINTS + 1e-9
+def matches(row: dict) -> tuple[bool, bool]:
+    """(accuracies match gold, MIA matches too) for one row, from its verdict (core/verdict.py)."""
+    v = row["verdict"]
+    acc = v["forgotten"]["passed"] and v["kept"]["passed"]
+    return acc, acc and v["private"]["passed"]
 
 
 def main() -> None:
@@ -58,7 +51,8 @@ def main() -> None:
              f"Command: `.venv/bin/python bench/compare.py` — {machine()}. Each method with its defaults "
              "(`python -m core methods`); time = the method alone, ÷ gold = that over gold retraining. "
              "Acc(test) for a class is over all test classes, (ret.) over the retained ones. "
-             "\"match\": Acc(Df), Acc(test) within 2 points of gold's (3 for Acc(Df) on random 10%); "
+             "\"match\": Acc(Df) and Acc(test) (retained classes when forgetting class 0) within 2 points of gold's "
+             "(3 for Acc(Df) on random 10%); "
              "\"+MIA\": and |ΔMIA| ≤ 5 points.", ""]
     for r in results:
         b, gold = r["bench"], r["gold"]
@@ -72,7 +66,7 @@ def main() -> None:
             if "error" in x:
                 lines.append(f"| {x['method']} | failed: {x['error']} |" + " |" * 11)
                 continue
-            acc, mia = matches(x, gold, b["forget"])
+            acc, mia = matches(x)
             ret = x.get("acc_test_retained_classes")
             lines.append(
                 f"| {x['method']} | {100 * x['acc_retain']:.2f} | {100 * x['acc_forget']:.2f} | {100 * x['acc_test']:.2f} | "
@@ -83,7 +77,7 @@ def main() -> None:
                 dc = (x, acc)
         if dc is not None:
             faster = [x["method"] for x in r["rows"] if "error" not in x and x["method"] not in ("deepclean", "gold")
-                      and matches(x, gold, b["forget"])[0] and x["seconds"] < dc[0]["seconds"]]
+                      and matches(x)[0] and x["seconds"] < dc[0]["seconds"]]
             lines += ["", f"DeepClean matches gold's accuracies: {'yes' if dc[1] else 'no'}; methods that match too "
                           f"and ran faster: {', '.join(faster) if faster else 'none'}."]
         skipped = ", ".join(f"{s['method']} ({s['reason']})" for s in r["skipped"])

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from . import verdict
 from .checkpoint import CheckpointError
 from .cliflags import add_config_flags, config_from_args, config_from_strings, parse_assignments
 from .config import field_help, field_type
@@ -205,6 +206,8 @@ def print_unlearn(r: dict) -> None:
     print(f"weights changed: {100 * r['weights_changed_fraction']:.3f}%;  time ÷ gold: "
           f"{'—' if tv is None else f'{tv:.3f}'}{' (gold from cache)' if r['gold']['cached'] else ''}")
     print("phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in r["phases"].items()))
+    print("against gold:")
+    print(verdict.text(verdict.of_result(r)))
     if r.get("artifact"):
         print(f"saved {r['artifact']['path']}")
 

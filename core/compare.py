@@ -19,6 +19,7 @@ from .methods import METHODS, MethodError, get_method
 from .runtime import Cancelled, Progress, no_progress
 from .store import RunStore
 from .unlearn import cache_key, gold_model, prepare, run_unlearn
+from .verdict import checks, to_dict
 
 MODEL_FIELDS = ("acc_retain", "acc_forget", "acc_test", "mia_forget", "loss_auc", "js_to_gold", "seconds")
 TABLE = (  # (row key, heading, format) of the printed and CSV table
@@ -31,6 +32,7 @@ TABLE = (  # (row key, heading, format) of the printed and CSV table
     ("js_to_gold", "JS→gold", "{:.4f}"),
     ("seconds", "time s", "{:.2f}"),
     ("time_vs_gold", "÷ gold", "{:.3f}"),
+    ("misses", "misses", "{}"),
 )
 
 
@@ -52,7 +54,8 @@ def expand_methods(names: str | Sequence[str], kind: str) -> tuple[list[str], li
 
 
 def row_of(result: dict[str, Any], gold_seconds: float, cached: bool) -> dict[str, Any]:
-    """One table row from an unlearn result: the unlearned model's fields, the deltas, time ÷ gold."""
+    """One table row from an unlearn result: the unlearned model's fields, the deltas, time ÷ gold, and which
+    verdict checks (core/verdict.py) it misses."""
     u = result["models"]["unlearned"]
     seconds = result.get("seconds_standalone", u["seconds"])
     row = {"method": result["method"], **{k: u[k] for k in MODEL_FIELDS}, "seconds": seconds,
@@ -65,6 +68,9 @@ def row_of(result: dict[str, Any], gold_seconds: float, cached: bool) -> dict[st
         "weights_changed_fraction": result["weights_changed_fraction"], "streisand": result["streisand"],
         "run_id": result["run_id"], "cached": cached, "config": result["config"],
     })
+    verdict = checks(u, result["models"]["gold"], result["forget"]["kind"], row["time_vs_gold"])
+    row["verdict"] = to_dict(verdict)
+    row["misses"] = ", ".join(c.name for c in verdict if not c.passed) or "none"
     return row
 
 

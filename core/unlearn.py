@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from . import config as cfgmod
+from . import verdict
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Dataset
 from .evaluate import Outputs, outputs
@@ -235,6 +236,7 @@ def run_unlearn(checkpoint: str | Path, spec: ForgetSpec, method: str = "deepcle
             "distributions": distributions(outs, seed=prep.task.seed),
             "forget_examples": forget_examples(outs, prep.forget_idx),
         }
+        result["verdict"] = verdict.to_dict(verdict.of_result(result))
         if store is not None and method != "gold":
             path = store.artifact_dir(run_id) / "unlearned.safetensors"
             card_out = save_checkpoint(unlearned.cpu(), _child_card(prep, run_id, method, result["config"]), path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from core import report
+from core import report, verdict
 from core.forget import ForgetSpec
 from core.jobs import JobRequest
 from core.methods import METHODS
@@ -38,6 +38,11 @@ c3.metric("MIA on Df vs gold", f"{100 * u['mia_forget']:.1f}%", f"{100 * result[
           delta_color="off")
 tv = result.get("time_vs_gold")
 c4.metric("Time", f"{u['seconds']:.1f}s", f"{tv:.2f}× gold's {g['seconds']:.1f}s" if tv else None, delta_color="off")
+verdict_cols = st.columns(4)
+for col, check in zip(verdict_cols, verdict.of_result(result)):
+    icon = ":green[:material/check_circle:]" if check.passed else ":red[:material/cancel:]"
+    col.markdown(f"{icon} **{check.name}**")
+    col.caption(check.detail)
 if result.get("streisand"):
     st.warning("Streisand effect: Acc(Df) is far below gold's — the model refuses the forgotten data, which itself "
                "reveals what was forgotten.")

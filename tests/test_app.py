@@ -171,6 +171,11 @@ def test_results_page_shows_the_store_numbers_and_the_runs_page_manages_runs():
     assert row["Acc(test)"] == f"{100 * r['models']['unlearned']['acc_test']:.2f}%"
     assert row["ΔMIA"] == f"{100 * r['deltas']['mia']:+.2f}"
     assert len(at.get("vega_lite_chart")) >= 4 and len(at.get("image")) == 24
+    shown = [m.value for m in at.markdown]
+    for name, check in r["verdict"].items():
+        icon = ":material/check_circle:" if check["passed"] else ":material/cancel:"
+        assert any(icon in v and f"**{name}**" in v for v in shown), name
+        assert check["detail"] in [c.value for c in at.caption]
     at = app("pages/runs.py")
     frame = at.dataframe[0].value
     assert set(frame["id"]) == {x["id"] for x in store.list()}

@@ -1,0 +1,80 @@
+"""Did the unlearned model land where gold did? Four plain-language checks against the spec's bars.
+
+- forgotten: Acc(Df) close to gold's (a model that never saw Df is the target, not zero accuracy);
+- kept: Acc(test) close to gold's (over the retained classes when classes were forgotten);
+- private: the entropy MIA on Df close to gold's;
+- fast: time at most a fraction of gold retraining's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .config import param
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """How close to the gold model counts as matching it (the spec's and issues' bars)."""
+
+    acc_forget_classes: float = param(0.02, "largest |ΔAcc(Df)| when forgetting classes (fraction)")
+    acc_forget_samples: float = param(0.03, "largest |ΔAcc(Df)| when forgetting samples (fraction)")
+    acc_test: float = param(0.02, "largest |Acc(test) − gold's| (fraction; retained classes for class forgetting)")
+    mia: float = param(0.05, "largest |ΔMIA| (fraction)")
+    time_vs_gold: float = param(0.2, "largest time ÷ gold retraining time")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verdict line: its name, whether it passed, and the figures behind it."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+# Float noise in differences of accuracies (k/n fractions) must not flip a check sitting on its bar.
+_EPS = 1e-9
+
+
+def checks(unlearned: dict[str, Any], gold: dict[str, Any], forget_kind: str, time_vs_gold: float | None,
+           tol: Tolerances = Tolerances()) -> list[Check]:
+    """The four checks for an unlearned model's metrics `unlearned` against `gold`'s (the unlearn JSON's M)."""
+    pts = lambda v: f"{100 * v:+.2f} pts"  # noqa: E731
+    acc_f = tol.acc_forget_classes if forget_kind == "classes" else tol.acc_forget_samples
+    d_forget = unlearned["acc_forget"] - gold["acc_forget"]
+    key = "acc_test_retained_classes" if "acc_test_retained_classes" in unlearned else "acc_test"
+    d_test = unlearned[key] - gold[key]
+    d_mia = unlearned["mia_forget"] - gold["mia_forget"]
+    out = [
+        Check("forgotten", abs(d_forget) <= acc_f + _EPS,
+              f"Acc(Df) {100 * unlearned['acc_forget']:.2f}% vs gold's {100 * gold['acc_forget']:.2f}% "
+              f"({pts(d_forget)}; bar ±{100 * acc_f:g})"),
+        Check("kept", abs(d_test) <= tol.acc_test + _EPS,
+              f"Acc(test{', retained classes' if key != 'acc_test' else ''}) {100 * unlearned[key]:.2f}% vs gold's "
+              f"{100 * gold[key]:.2f}% ({pts(d_test)}; bar ±{100 * tol.acc_test:g})"),
+        Check("private", abs(d_mia) <= tol.mia + _EPS,
+              f"MIA on Df {100 * unlearned['mia_forget']:.2f}% vs gold's {100 * gold['mia_forget']:.2f}% "
+              f"({pts(d_mia)}; bar ±{100 * tol.mia:g})"),
+    ]
+    if time_vs_gold is not None:
+        out.append(Check("fast", time_vs_gold <= tol.time_vs_gold,
+                         f"{time_vs_gold:.2f}× gold's time (bar ≤ {tol.time_vs_gold:g}×)"))
+    return out
+
+
+def of_result(result: dict[str, Any], tol: Tolerances = Tolerances()) -> list[Check]:
+    """The checks of an unlearn result (the `--json` shape, as stored in the run record)."""
+    kind = result["forget"].get("kind", "classes")
+    return checks(result["models"]["unlearned"], result["models"]["gold"], kind, result.get("time_vs_gold"), tol)
+
+
+def to_dict(cs: list[Check]) -> dict[str, dict[str, Any]]:
+    """{name: {"passed", "detail"}} for JSON."""
+    return {c.name: {"passed": c.passed, "detail": c.detail} for c in cs}
+
+
+def text(cs: list[Check]) -> str:
+    """One line per check, marked PASS or MISS."""
+    return "\n".join(f"  {'PASS' if c.passed else 'MISS'}  {c.name:<9} {c.detail}" for c in cs)
