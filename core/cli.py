@@ -336,14 +336,14 @@ def setup_sweep(p: argparse.ArgumentParser):
             ex.shutdown()
         rows = sweep_rows(ex, ids)
         print(f"{'γ':>7} {'status':<10} {'reset':>8} {'Acc(Df)':>8} {'Acc(test)':>9} {'ΔAcc(Df)':>9} {'ΔMIA':>8} "
-              f"{'seconds':>8} {'÷ gold':>7}")
+              f"{'seconds':>8} {'÷ gold':>7}  misses")
         num = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
         for r in rows:
             pct = {k: num(None if r[k] is None else 100 * r[k], ".2f") for k in
                    ("weights_reset_fraction", "acc_forget", "acc_test", "delta_acc_forget", "delta_mia")}
             print(f"{r['gamma']:>7g} {r['status']:<10} {pct['weights_reset_fraction']:>8} {pct['acc_forget']:>8} "
                   f"{pct['acc_test']:>9} {pct['delta_acc_forget']:>9} {pct['delta_mia']:>8} "
-                  f"{num(r['seconds'], '.2f'):>8} {num(r['time_vs_gold'], '.3f'):>7}"
+                  f"{num(r['seconds'], '.2f'):>8} {num(r['time_vs_gold'], '.3f'):>7}  {r['misses'] or '—'}"
                   + (f"  {r['error']}" if r["error"] else ""))
         emit_json(rows, a.json)
         return 0 if all(r["status"] == "done" for r in rows) else 1

@@ -92,6 +92,47 @@ def baselines_for(store: RunStore, result: dict[str, Any], exclude: str | None =
     return out
 
 
+GAMMA_METHODS = ("deepclean", "zero_weights")
+
+
+def gamma_runs(store: RunStore, result: dict[str, Any]) -> pd.DataFrame:
+    """The newest finished run per γ of the result's method (DeepClean or zero weights) on the same checkpoint
+    and forget set, sorted by γ: what the paper's Fig. 4 plots, with each γ's verdict against gold."""
+    from .verdict import of_result
+
+    method = result["method"] if result["method"] in GAMMA_METHODS else "deepclean"
+    sha, forget = result["checkpoint"]["sha256"], result["forget"]
+    key = {k: v for k, v in forget.items() if k not in ("description", "forget_size", "retain_size")}
+    rows: dict[float, dict[str, Any]] = {}
+    for r in store.list(kind="unlearn", status="done"):  # newest first
+        m = r["metrics"] or {}
+        gamma = (m.get("config") or {}).get("gamma")
+        if (r["method"] != method or r["parent_sha256"] != sha or (r["forget"] or {}) != key or gamma is None
+                or not m.get("models") or gamma in rows):
+            continue
+        u, g = m["models"]["unlearned"], m["models"]["gold"]
+        test_key = "acc_test_retained_classes" if "acc_test_retained_classes" in u else "acc_test"
+        checks = of_result(m)
+        rows[gamma] = {"gamma": float(gamma), "run_id": r["id"], "weights reset": m.get("weights_reset_fraction"),
+                       "Acc(Df)": u["acc_forget"], "Acc(test)": u[test_key], "MIA(Df)": u["mia_forget"],
+                       "gold Acc(Df)": g["acc_forget"], "gold Acc(test)": g[test_key], "gold MIA(Df)": g["mia_forget"],
+                       "ΔMIA": m["deltas"]["mia"], "time ÷ gold": m.get("time_vs_gold"),
+                       "passes": all(c.passed for c in checks),
+                       "misses": ", ".join(c.name for c in checks if not c.passed) or "none"}
+    cols = ["gamma", "run_id", "weights reset", "Acc(Df)", "Acc(test)", "MIA(Df)", "gold Acc(Df)", "gold Acc(test)",
+            "gold MIA(Df)", "ΔMIA", "time ÷ gold", "passes", "misses"]
+    return pd.DataFrame(sorted(rows.values(), key=lambda x: x["gamma"]), columns=cols)
+
+
+def gamma_lines(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Long forms of `gamma_runs` for the chart: (metric per γ, gold's level per metric)."""
+    metrics = ["Acc(Df)", "Acc(test)", "MIA(Df)", "weights reset"]
+    lines = frame.melt(id_vars=["gamma"], value_vars=metrics, var_name="metric", value_name="value")
+    gold = pd.DataFrame([{"metric": m, "value": float(frame[f"gold {m}"].iloc[-1])} for m in metrics[:3]]) \
+        if len(frame) else pd.DataFrame(columns=["metric", "value"])
+    return lines, gold
+
+
 def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
     """The Runs page's table: one row per run with its key figures."""
     rows = []

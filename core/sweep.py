@@ -9,6 +9,7 @@ from . import config as cfgmod
 from .forget import ForgetSpec
 from .jobs import Executor, JobRequest
 from .methods.deepclean import DeepCleanConfig
+from .verdict import of_result
 
 SWEEP_METHODS = ("deepclean", "zero_weights")
 
@@ -38,7 +39,7 @@ def submit_sweep(executor: Executor, checkpoint: str, spec: ForgetSpec, gammas: 
 
 
 def sweep_rows(executor: Executor, run_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per γ: status and, when done, the figures that matter for choosing it."""
+    """One row per γ: status and, when done, the figures that matter for choosing it and the checks it misses."""
     rows = []
     for run_id in run_ids:
         rec = executor.store.get(run_id)
@@ -48,5 +49,11 @@ def sweep_rows(executor: Executor, run_ids: Sequence[str]) -> list[dict[str, Any
                      "weights_reset_fraction": m.get("weights_reset_fraction"), "acc_forget": u.get("acc_forget"),
                      "acc_test": u.get("acc_test"), "delta_acc_forget": (m.get("deltas") or {}).get("acc_forget"),
                      "delta_mia": (m.get("deltas") or {}).get("mia"), "seconds": u.get("seconds"),
-                     "time_vs_gold": m.get("time_vs_gold"), "error": rec["error"]})
+                     "time_vs_gold": m.get("time_vs_gold"), "error": rec["error"],
+                     "misses": misses(m) if u else None})
     return rows
+
+
+def misses(result: dict[str, Any]) -> str:
+    """The verdict checks (core/verdict.py) a finished run misses against gold, or "none"."""
+    return ", ".join(c.name for c in of_result(result) if not c.passed) or "none"

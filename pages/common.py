@@ -161,7 +161,7 @@ def sidebar(mode: str = "open") -> None:
         else:
             st.caption("No jobs running.")
         if mode == "open":
-            st.caption("🔓 Open access: anyone who reaches this server can use it. Set DEEPCLEAN_PASSWORD, or OIDC "
+            st.caption(":material/lock_open: Open access: anyone who reaches this server can use it. Set DEEPCLEAN_PASSWORD, or OIDC "
                        "login in .streamlit/secrets.toml, to restrict it.")
         elif mode == "oidc":
             st.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")

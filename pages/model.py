@@ -101,5 +101,5 @@ preds = predictions(net, card, ds, "test", idx)
 cols = st.columns(len(idx))
 for col, i, img, p in zip(cols, idx, thumbnails(ds.x_test[idx].numpy()), preds):
     true = ds.classes[int(ds.y_test[i])]
-    col.image(img, caption=f"{'✅' if p == int(ds.y_test[i]) else '❌'} {ds.classes[int(p)]} (true {true})",
+    col.image(img, caption=f"{'✓' if p == int(ds.y_test[i]) else '✗'} {ds.classes[int(p)]} (true {true})",
               width="stretch", clamp=True)

@@ -76,6 +76,29 @@ st.altair_chart(alt.Chart(bars).mark_bar().encode(
     column=alt.Column("metric:N", sort=list(report.METRIC_LABELS.values()), title=None),
     tooltip=["model", "metric", alt.Tooltip("value:Q", format=".2%")]).properties(width=150, height=220))
 
+if result["method"] in report.GAMMA_METHODS:
+    st.subheader(f"{result['method']} against γ (the paper's Fig. 4)")
+    sweep = report.gamma_runs(store, result)
+    if len(sweep) < 2:
+        st.caption("One γ so far. *Sweep γ* on the Unlearn page runs several; every finished run on this checkpoint "
+                   "and forget set shows here.")
+    else:
+        lines, gold_levels = report.gamma_lines(sweep)
+        x = alt.X("gamma:Q", scale=alt.Scale(type="log", nice=False), title="γ")
+        curve = alt.Chart(lines).mark_line(point=True).encode(
+            x=x, y=alt.Y("value:Q", axis=alt.Axis(format="%"), title=None), color=alt.Color("metric:N"),
+            tooltip=[alt.Tooltip("gamma:Q", title="γ"), "metric", alt.Tooltip("value:Q", format=".2%")])
+        rules = alt.Chart(gold_levels).mark_rule(strokeDash=[6, 4]).encode(
+            y="value:Q", color=alt.Color("metric:N"), tooltip=["metric", alt.Tooltip("value:Q", format=".2%")])
+        st.altair_chart(curve + rules, width="stretch")
+        passing = ", ".join(f"{g:g}" for g in sweep.loc[sweep["passes"], "gamma"]) or "none yet"
+        st.caption("The newest finished run per γ; dashed lines are gold's levels. Acc(test) is over the retained "
+                   f"classes when classes are forgotten. γ values that pass every check against gold: {passing}.")
+        shown = sweep[["gamma", "weights reset", "Acc(Df)", "Acc(test)", "MIA(Df)", "ΔMIA", "time ÷ gold", "misses"]]
+        st.table(shown.set_index("gamma").style.format(
+            {"weights reset": "{:.2%}", "Acc(Df)": "{:.2%}", "Acc(test)": "{:.2%}", "MIA(Df)": "{:.2%}",
+             "ΔMIA": lambda v: f"{100 * v:+.2f}", "time ÷ gold": "{:.3f}"}, na_rep="—"))
+
 left, right = st.columns(2)
 classes = result.get("classes") or []
 with left:

@@ -146,7 +146,7 @@ else:
                     st.error(str(e))
                 else:
                     st.session_state["_had_jobs"] = True
-                    st.success(f"Queued {len(ids)} jobs; compare them on the Runs page when they finish.")
+                    st.success(f"Queued {len(ids)} jobs; the Results page plots them against γ as they finish.")
 
 st.subheader("Jobs")
 poll = bool(common.running_jobs()) or st.session_state.get("_had_jobs", False)

@@ -176,6 +176,7 @@ def test_results_page_shows_the_store_numbers_and_the_runs_page_manages_runs():
         icon = ":material/check_circle:" if check["passed"] else ":material/cancel:"
         assert any(icon in v and f"**{name}**" in v for v in shown), name
         assert check["detail"] in [c.value for c in at.caption]
+    assert any("One γ so far" in c.value for c in at.caption)  # a single DeepClean γ: no curve yet
     at = app("pages/runs.py")
     frame = at.dataframe[0].value
     assert set(frame["id"]) == {x["id"] for x in store.list()}
@@ -187,3 +188,19 @@ def test_results_page_shows_the_store_numbers_and_the_runs_page_manages_runs():
     [b for b in at.button if b.label == "Delete"][0].click().run()
     ids = {x["id"] for x in store.list()}
     assert r["run_id"] not in ids and not (store.artifacts / r["run_id"]).exists()
+
+
+def test_results_page_plots_the_gamma_runs_of_the_checkpoint_and_forget_set():
+    from core.methods.deepclean import DeepCleanConfig
+
+    store = RunStore()
+    spec = ForgetSpec.of_classes([0])
+    runs = [run_unlearn(SHIPPED, spec, "deepclean", DeepCleanConfig(gamma=g), store=store, device="cpu")
+            for g in (1.0, 2.0)]
+    at = app("pages/results.py", result_run=runs[1]["run_id"])
+    assert any("against γ" in h.value for h in at.subheader)
+    table = at.table[1].value
+    assert [float(g) for g in table.index] == [1.0, 2.0]
+    passing = [f"{r['config']['gamma']:g}" for r in runs if all(c["passed"] for c in r["verdict"].values())]
+    assert any(f"pass every check against gold: {', '.join(passing) or 'none yet'}." in c.value for c in at.caption)
+    assert len(at.get("vega_lite_chart")) >= 5

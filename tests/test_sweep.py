@@ -23,5 +23,7 @@ def test_sweep_cli_fans_out_and_tabulates(tmp_path, capsys):
     rows = json.loads(out.read_text())
     assert [r["gamma"] for r in rows] == [1.5, 3.0] and all(r["status"] == "done" for r in rows)
     assert rows[0]["weights_reset_fraction"] > rows[1]["weights_reset_fraction"] > 0  # lower γ resets more
+    for r in rows:  # the verdict's private check is |ΔMIA| ≤ 5 points
+        assert ("private" in r["misses"]) == (abs(r["delta_mia"]) > 0.05)
     assert "γ" in capsys.readouterr().out
     assert main(["sweep", "--checkpoint", str(SHIPPED), "--forget-classes", "0", "--gammas", "a,b"]) == 2
