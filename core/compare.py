@@ -19,7 +19,7 @@ from .methods import METHODS, MethodError, get_method
 from .runtime import Cancelled, Progress, no_progress
 from .store import RunStore
 from .unlearn import cache_key, gold_model, prepare, run_unlearn
-from .verdict import checks, to_dict
+from .verdict import checks, misses, to_dict
 
 MODEL_FIELDS = ("acc_retain", "acc_forget", "acc_test", "mia_forget", "loss_auc", "js_to_gold", "seconds")
 TABLE = (  # (row key, heading, format) of the printed and CSV table
@@ -70,7 +70,7 @@ def row_of(result: dict[str, Any], gold_seconds: float, cached: bool) -> dict[st
     })
     verdict = checks(u, result["models"]["gold"], result["forget"]["kind"], row["time_vs_gold"])
     row["verdict"] = to_dict(verdict)
-    row["misses"] = ", ".join(c.name for c in verdict if not c.passed) or "none"
+    row["misses"] = misses(verdict)
     return row
 
 

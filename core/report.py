@@ -14,6 +14,7 @@ import pandas as pd
 
 from .checkpoint import card_path
 from .store import RunStore
+from .verdict import misses, of_result
 
 METRIC_LABELS = {"acc_retain": "Acc(Dr)", "acc_forget": "Acc(Df)", "acc_test": "Acc(test)", "mia_forget": "MIA(Df)"}
 MODEL_ORDER = ("original", "unlearned", "gold")
@@ -98,8 +99,6 @@ GAMMA_METHODS = ("deepclean", "zero_weights")
 def gamma_runs(store: RunStore, result: dict[str, Any]) -> pd.DataFrame:
     """The newest finished run per γ of the result's method (DeepClean or zero weights) on the same checkpoint
     and forget set, sorted by γ: what the paper's Fig. 4 plots, with each γ's verdict against gold."""
-    from .verdict import of_result
-
     method = result["method"] if result["method"] in GAMMA_METHODS else "deepclean"
     sha, forget = result["checkpoint"]["sha256"], result["forget"]
     key = {k: v for k, v in forget.items() if k not in ("description", "forget_size", "retain_size")}
@@ -118,7 +117,7 @@ def gamma_runs(store: RunStore, result: dict[str, Any]) -> pd.DataFrame:
                        "gold Acc(Df)": g["acc_forget"], "gold Acc(test)": g[test_key], "gold MIA(Df)": g["mia_forget"],
                        "ΔMIA": m["deltas"]["mia"], "time ÷ gold": m.get("time_vs_gold"),
                        "passes": all(c.passed for c in checks),
-                       "misses": ", ".join(c.name for c in checks if not c.passed) or "none"}
+                       "misses": misses(checks)}
     cols = ["gamma", "run_id", "weights reset", "Acc(Df)", "Acc(test)", "MIA(Df)", "gold Acc(Df)", "gold Acc(test)",
             "gold MIA(Df)", "ΔMIA", "time ÷ gold", "passes", "misses"]
     return pd.DataFrame(sorted(rows.values(), key=lambda x: x["gamma"]), columns=cols)

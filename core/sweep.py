@@ -9,7 +9,7 @@ from . import config as cfgmod
 from .forget import ForgetSpec
 from .jobs import Executor, JobRequest
 from .methods.deepclean import DeepCleanConfig
-from .verdict import of_result
+from .verdict import misses, of_result
 
 SWEEP_METHODS = ("deepclean", "zero_weights")
 
@@ -50,10 +50,5 @@ def sweep_rows(executor: Executor, run_ids: Sequence[str]) -> list[dict[str, Any
                      "acc_test": u.get("acc_test"), "delta_acc_forget": (m.get("deltas") or {}).get("acc_forget"),
                      "delta_mia": (m.get("deltas") or {}).get("mia"), "seconds": u.get("seconds"),
                      "time_vs_gold": m.get("time_vs_gold"), "error": rec["error"],
-                     "misses": misses(m) if u else None})
+                     "misses": misses(of_result(m)) if u else None})
     return rows
-
-
-def misses(result: dict[str, Any]) -> str:
-    """The verdict checks (core/verdict.py) a finished run misses against gold, or "none"."""
-    return ", ".join(c.name for c in of_result(result) if not c.passed) or "none"

@@ -70,6 +70,11 @@ def of_result(result: dict[str, Any], tol: Tolerances = Tolerances()) -> list[Ch
     return checks(result["models"]["unlearned"], result["models"]["gold"], kind, result.get("time_vs_gold"), tol)
 
 
+def misses(cs: list[Check]) -> str:
+    """The names of the checks that failed, comma-separated, or "none"."""
+    return ", ".join(c.name for c in cs if not c.passed) or "none"
+
+
 def to_dict(cs: list[Check]) -> dict[str, dict[str, Any]]:
     """{name: {"passed", "detail"}} for JSON."""
     return {c.name: {"passed": c.passed, "detail": c.detail} for c in cs}
