@@ -79,16 +79,21 @@ def per_layer(result: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["layer", "fraction", "count"])
 
 
-def baselines_for(store: RunStore, result: dict[str, Any], exclude: str | None = None) -> dict[str, dict[str, Any]]:
-    """The newest finished result of every other method on the same checkpoint and forget set (cached runs)."""
+def same_forget_set_runs(store: RunStore, result: dict[str, Any]):
+    """(record, metrics) of every finished unlearn run on the result's checkpoint and forget set, newest first."""
     sha, forget = result["checkpoint"]["sha256"], result["forget"]
     key = {k: v for k, v in forget.items() if k not in ("description", "forget_size", "retain_size")}
-    out: dict[str, dict[str, Any]] = {}
     for r in store.list(kind="unlearn", status="done"):
         m = r["metrics"] or {}
-        if r["id"] == exclude or r["parent_sha256"] != sha or r["method"] in out or not m.get("models"):
-            continue
-        if (r["forget"] or {}) == key and r["method"] != result["method"]:
+        if r["parent_sha256"] == sha and (r["forget"] or {}) == key and m.get("models"):
+            yield r, m
+
+
+def baselines_for(store: RunStore, result: dict[str, Any], exclude: str | None = None) -> dict[str, dict[str, Any]]:
+    """The newest finished result of every other method on the same checkpoint and forget set (cached runs)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r, m in same_forget_set_runs(store, result):
+        if r["id"] != exclude and r["method"] != result["method"] and r["method"] not in out:
             out[r["method"]] = m
     return out
 
@@ -100,14 +105,10 @@ def gamma_runs(store: RunStore, result: dict[str, Any]) -> pd.DataFrame:
     """The newest finished run per γ of the result's method (DeepClean or zero weights) on the same checkpoint
     and forget set, sorted by γ: what the paper's Fig. 4 plots, with each γ's verdict against gold."""
     method = result["method"] if result["method"] in GAMMA_METHODS else "deepclean"
-    sha, forget = result["checkpoint"]["sha256"], result["forget"]
-    key = {k: v for k, v in forget.items() if k not in ("description", "forget_size", "retain_size")}
     rows: dict[float, dict[str, Any]] = {}
-    for r in store.list(kind="unlearn", status="done"):  # newest first
-        m = r["metrics"] or {}
+    for r, m in same_forget_set_runs(store, result):
         gamma = (m.get("config") or {}).get("gamma")
-        if (r["method"] != method or r["parent_sha256"] != sha or (r["forget"] or {}) != key or gamma is None
-                or not m.get("models") or gamma in rows):
+        if r["method"] != method or gamma is None or gamma in rows:
             continue
         u, g = m["models"]["unlearned"], m["models"]["gold"]
         test_key = "acc_test_retained_classes" if "acc_test_retained_classes" in u else "acc_test"
