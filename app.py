@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from core.store import StoreError
-from pages import common
+from pages import common, login
 
 st.set_page_config(page_title="DeepClean Studio", page_icon=":material/cleaning_services:", layout="wide")
-mode = common.access()  # password or OIDC login first, when configured
+mode = login.access()  # password or OIDC login first, when configured
 try:
     common.executor()  # opens the run store: an unusable DEEPCLEAN_HOME is said here, not as a traceback
 except StoreError as e:

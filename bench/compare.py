@@ -18,7 +18,9 @@ from common import machine, write_section
 from unlearn import SPECS, checkpoints
 
 from core.compare import run_compare
+from core.methods import DEFAULT_METHOD, reference_method
 from core.store import RunStore
+
 
 def matches(row: dict) -> tuple[bool, bool]:
     """(accuracies match gold, MIA matches too) for one row, from its verdict (core/verdict.py)."""
@@ -73,10 +75,11 @@ def main() -> None:
                 f"{'—' if ret is None else f'{100 * ret:.2f}'} | {100 * x['delta_acc_forget']:+.2f} | "
                 f"{100 * x['delta_mia']:+.2f} | {x['loss_auc']:.3f} | {x['js_to_gold']:.4f} | {x['seconds']:.2f} | "
                 f"{x['time_vs_gold']:.3f} | {'yes' if acc else 'no'} | {'yes' if mia else 'no'} |")
-            if x["method"] == "deepclean":
+            if x["method"] == DEFAULT_METHOD:
                 dc = (x, acc)
         if dc is not None:
-            faster = [x["method"] for x in r["rows"] if "error" not in x and x["method"] not in ("deepclean", "gold")
+            faster = [x["method"] for x in r["rows"] if "error" not in x
+                      and x["method"] not in (DEFAULT_METHOD, reference_method().name)
                       and matches(x)[0] and x["seconds"] < dc[0]["seconds"]]
             lines += ["", f"DeepClean matches gold's accuracies: {'yes' if dc[1] else 'no'}; methods that match too "
                           f"and ran faster: {', '.join(faster) if faster else 'none'}."]

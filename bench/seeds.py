@@ -18,24 +18,26 @@ from pathlib import Path
 
 from common import machine, write_section
 
-from core import verdict
 from core.data import load_dataset
 from core.forget import ForgetSpec
+from core.gold import gold_model
+from core.methods import DEFAULT_METHOD
 from core.methods.deepclean import DeepCleanConfig
+from core.prepare import prepare
+from core.result import UnlearnResult
 from core.train import TrainConfig
-from core.unlearn import gold_model, prepare, run_unlearn
-from core.workflows import train_checkpoint
+from core.train_run import train_checkpoint
+from core.unlearn import run_unlearn
 
 SPEC = ForgetSpec.of_classes([0])
 
 
-def row_for(seed: int, gamma: float, r: dict) -> dict:
-    u, g = r["models"]["unlearned"], r["models"]["gold"]
-    key = "acc_test_retained_classes"
-    checks = {c.name: c.passed for c in verdict.of_result(r)}
-    return {"seed": seed, "gamma": gamma, "acc_forget": u["acc_forget"], "acc_test": u[key], "gold_acc_test": g[key],
-            "mia": u["mia_forget"], "gold_mia": g["mia_forget"], "delta_mia": r["deltas"]["mia"],
-            "reset": r["weights_reset_fraction"], "time_vs_gold": r["time_vs_gold"], "checks": checks,
+def row_for(seed: int, gamma: float, r: UnlearnResult) -> dict:
+    u, g = r.unlearned, r.gold
+    checks = {c.name: c.passed for c in r.verdict}
+    return {"seed": seed, "gamma": gamma, "acc_forget": u.acc_forget, "acc_test": u.judged_test,
+            "gold_acc_test": g.judged_test, "mia": u.mia_forget, "gold_mia": g.mia_forget, "delta_mia": r.deltas["mia"],
+            "reset": r.weights_reset_fraction, "time_vs_gold": r.time_vs_gold, "checks": checks,
             "all_bars": all(checks.values())}
 
 
@@ -56,7 +58,7 @@ def main() -> None:
             prep = prepare(ckpt, SPEC, device=a.device, dataset=ds)
             gold = gold_model(prep, None)
             for gamma in gammas:
-                r = run_unlearn(ckpt, SPEC, "deepclean", DeepCleanConfig(gamma=gamma), prepared=prep, gold=gold,
+                r = run_unlearn(ckpt, SPEC, DEFAULT_METHOD, DeepCleanConfig(gamma=gamma), prepared=prep, gold=gold,
                                 dataset=ds)
                 rows.append(row_for(seed, gamma, r))
                 print(json.dumps(rows[-1]), flush=True)

@@ -20,11 +20,12 @@ from common import MNIST_DIR, machine, mnist_benchmark_npz, write_section
 from core.data import load_dataset
 from core.data.mnist import RECIPE as MNIST_RECIPE
 from core.forget import ForgetSpec
+from core.methods import DEFAULT_METHOD
 from core.paths import CHECKPOINT_DIR
 from core.store import RunStore
 from core.train import TrainConfig
+from core.train_run import train_checkpoint
 from core.unlearn import run_unlearn
-from core.workflows import train_checkpoint
 
 SPECS = {"class 0": ForgetSpec.of_classes([0]), "random 10%": ForgetSpec.random(fraction=0.1, seed=0)}
 
@@ -60,17 +61,16 @@ def main() -> None:
         for name, (ckpt, ds) in checkpoints(work, a.only, a.device).items():
             for label, spec in SPECS.items():
                 store = RunStore(work / f"home-{name}-{label.replace(' ', '_')}")
-                r = run_unlearn(ckpt, spec, "deepclean", store=store, device=a.device, dataset=ds)
-                u, g = r["models"]["unlearned"], r["models"]["gold"]
-                key = "acc_test_retained_classes" if "acc_test_retained_classes" in u else "acc_test"
+                r = run_unlearn(ckpt, spec, DEFAULT_METHOD, store=store, device=a.device, dataset=ds)
+                u, g = r.unlearned, r.gold
                 rows.append({
-                    "dataset": name, "forget": label, "gamma": r["config"]["gamma"],
-                    "acc_forget_u": u["acc_forget"], "acc_forget_g": g["acc_forget"],
-                    "acc_test_u": u[key], "acc_test_g": g[key], "acc_test_kind": key,
-                    "delta_acc_forget": r["deltas"]["acc_forget"], "delta_mia": r["deltas"]["mia"],
-                    "loss_auc_u": u["loss_auc"], "loss_auc_g": g["loss_auc"],
-                    "reset": r["weights_reset_fraction"], "seconds_u": u["seconds"], "seconds_g": g["seconds"],
-                    "time_vs_gold": r["time_vs_gold"], "phases": r["phases"],
+                    "dataset": name, "forget": label, "gamma": r.config["gamma"],
+                    "acc_forget_u": u.acc_forget, "acc_forget_g": g.acc_forget,
+                    "acc_test_u": u.judged_test, "acc_test_g": g.judged_test, "acc_test_kind": u.judged_test_label,
+                    "delta_acc_forget": r.deltas["acc_forget"], "delta_mia": r.deltas["mia"],
+                    "loss_auc_u": u.loss_auc, "loss_auc_g": g.loss_auc,
+                    "reset": r.weights_reset_fraction, "seconds_u": r.seconds, "seconds_g": g.seconds,
+                    "time_vs_gold": r.time_vs_gold, "phases": r.phases,
                 })
                 print(json.dumps(rows[-1]), flush=True)
     if a.json:

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from . import config as cfgmod
 from . import verdict
 from .checkpoint import CheckpointError
-from .cliflags import add_config_flags, config_from_args, config_from_strings, parse_assignments
-from .config import field_help, field_type
+from .cliflags import SET_EXAMPLE, add_config_flags, config_from_args, parse_assignments
 from .data import DATASETS, DataError, load_dataset
 from .forget import ForgetSpec, ForgetSpecError, read_indices_csv
-from .methods import METHODS, MethodError, get_method
-from .methods.deepclean import GAMMA_GRID, DeepCleanConfig
+from .methods import DEFAULT_METHOD, METHODS, MethodError, get_method, swept_methods
 from .models import MODELS
-from .runtime import Progress
+from .progress import Progress
+from .result import UnlearnResult
 from .store import RunStore, StoreError
 from .train import TrainConfig
 
@@ -90,7 +89,7 @@ def card_from_args(a: argparse.Namespace) -> dict | None:
         return None
     if not a.dataset:
         raise ValueError("--architecture needs --dataset too, so the input shape and classes are known")
-    from .workflows import card_for
+    from .cards import card_for
 
     ds = load_dataset(a.dataset, path=a.data_path, download=getattr(a, "download", False))
     return card_for(a.architecture, ds, a.data_path)
@@ -104,10 +103,10 @@ def setup_train(p: argparse.ArgumentParser):
     add_common(p)
 
     def run(a: argparse.Namespace) -> int:
-        from .workflows import train_checkpoint
+        from .train_run import train_checkpoint
 
         ds = load_dataset(a.dataset, path=a.data_path, download=a.download)
-        card = train_checkpoint(ds, a.model, config_from_args(TrainConfig, a), a.out, device=a.device,
+        card = train_checkpoint(ds, a.model, config_from_args(TrainConfig, a, owner="train"), a.out, device=a.device,
                                 store=RunStore(), progress=tqdm_progress(), data_path=a.data_path)
         print(f"trained {a.model} on {ds.name}: train accuracy {card['accuracy']['train']:.2%}, "
               f"test accuracy {card['accuracy']['test']:.2%}, {card['train_seconds']:.1f}s; "
@@ -122,7 +121,7 @@ def setup_evaluate(p: argparse.ArgumentParser):
     add_common(p)
 
     def run(a: argparse.Namespace) -> int:
-        from .workflows import evaluate_checkpoint
+        from .predict import evaluate_checkpoint
 
         r = evaluate_checkpoint(a.checkpoint, card_from_args(a), device=a.device)
         print(f"{Path(a.checkpoint).name} ({r['architecture']} on {r['dataset']})")
@@ -187,36 +186,42 @@ def _pct(v) -> str:
     return "—" if v is None else f"{100 * v:6.2f}"
 
 
-def print_unlearn(r: dict) -> None:
-    f = r["forget"]
-    print(f"{r['method']} on {r['dataset']}: forget {f['description']} ({f['forget_size']} samples, "
-          f"retain {f['retain_size']}); run {r['run_id']}")
+def print_unlearn(r: UnlearnResult) -> None:
+    f = r.forget
+    print(f"{r.method} on {r.dataset}: forget {f.spec.describe()} ({f.forget_size} samples, "
+          f"retain {f.retain_size}); run {r.run_id}")
     print(f"{'model':<10} {'Acc(Dr)':>8} {'Acc(Df)':>8} {'Acc(test)':>9} {'MIA(Df)':>8} {'lossAUC':>8} {'JS→gold':>8} {'seconds':>8}")
-    for name, m in r["models"].items():
-        print(f"{name:<10} {_pct(m['acc_retain']):>8} {_pct(m['acc_forget']):>8} {_pct(m['acc_test']):>9} "
-              f"{_pct(m['mia_forget']):>8} {m['loss_auc']:8.3f} {m['js_to_gold']:8.4f} {m['seconds']:8.2f}")
-    u, g = r["models"]["unlearned"], r["models"]["gold"]
-    if "acc_test_retained_classes" in u:
-        print(f"Acc(test, retained classes): unlearned {_pct(u['acc_test_retained_classes'])}, gold {_pct(g['acc_test_retained_classes'])}")
-    print(f"ΔAcc(Df) = {100 * r['deltas']['acc_forget']:+.2f} points, ΔMIA = {100 * r['deltas']['mia']:+.2f} points"
-          + ("   ⚠ Streisand: Acc(Df) well below gold's" if r["streisand"] else ""))
-    if r.get("weights_reset_fraction") is not None:
-        print(f"weights reset: {100 * r['weights_reset_fraction']:.3f}% (γ = {r['config'].get('gamma')})")
-    tv = r["time_vs_gold"]
-    print(f"weights changed: {100 * r['weights_changed_fraction']:.3f}%;  time ÷ gold: "
-          f"{'—' if tv is None else f'{tv:.3f}'}{' (gold from cache)' if r['gold']['cached'] else ''}")
-    print("phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in r["phases"].items()))
+    for name, m in r.models.items():
+        seconds = r.seconds if name == "unlearned" else m.seconds
+        print(f"{name:<10} {_pct(m.acc_retain):>8} {_pct(m.acc_forget):>8} {_pct(m.acc_test):>9} "
+              f"{_pct(m.mia_forget):>8} {m.loss_auc:8.3f} {m.js_to_gold:8.4f} {seconds:8.2f}")
+    if r.unlearned.acc_test_retained_classes is not None:
+        print(f"{r.unlearned.judged_test_label}: unlearned {_pct(r.unlearned.judged_test)}, gold {_pct(r.gold.judged_test)}")
+    print(f"ΔAcc(Df) = {100 * r.deltas['acc_forget']:+.2f} points, ΔMIA = {100 * r.deltas['mia']:+.2f} points"
+          + ("   ⚠ Streisand: Acc(Df) well below gold's" if r.streisand else ""))
+    sweep = get_method(r.method).sweep
+    if r.weights_reset_fraction is not None:
+        swept = f" ({sweep.label} = {r.config.get(sweep.option)})" if sweep else ""
+        print(f"weights reset: {100 * r.weights_reset_fraction:.3f}%{swept}")
+    tv = r.time_vs_gold
+    print(f"weights changed: {100 * r.weights_changed_fraction:.3f}%;  time ÷ gold: "
+          f"{'—' if tv is None else f'{tv:.3f}'}{' (gold from cache)' if r.gold_ref.cached else ''}")
+    print("phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in r.phases.items()))
     print("against gold:")
-    print(verdict.text(verdict.of_result(r)))
-    if r.get("artifact"):
-        print(f"saved {r['artifact']['path']}")
+    print(verdict.text(r.verdict))
+    if r.artifact:
+        print(f"saved {r.artifact['path']}")
 
 
-def setup_unlearn(p: argparse.ArgumentParser, method_name: str = "deepclean"):
+def add_method_flag(p: argparse.ArgumentParser, choices: list[str], what: str) -> None:
+    p.add_argument("--method", default=DEFAULT_METHOD if DEFAULT_METHOD in choices else choices[0], choices=choices,
+                   help=f"{what} (python -m core methods); its options follow [default: %(default)s]")
+
+
+def setup_unlearn(p: argparse.ArgumentParser, method_name: str = DEFAULT_METHOD):
     add_checkpoint_flags(p)
     add_forget_flags(p)
-    p.add_argument("--method", default="deepclean", choices=list(METHODS),
-                   help="unlearning method (python -m core methods); its options follow [default: deepclean]")
+    add_method_flag(p, list(METHODS), "unlearning method")
     add_common(p)
     add_config_flags(p, get_method(method_name).config)
 
@@ -224,55 +229,79 @@ def setup_unlearn(p: argparse.ArgumentParser, method_name: str = "deepclean"):
         from .unlearn import run_unlearn
 
         m = get_method(a.method)
-        r = run_unlearn(a.checkpoint, spec_from_args(a), a.method, config_from_args(m.config, a),
+        r = run_unlearn(a.checkpoint, spec_from_args(a), a.method, config_from_args(m.config, a, owner=a.method),
                         card=card_from_args(a), device=a.device, store=RunStore(), progress=tqdm_progress())
         print_unlearn(r)
-        emit_json(r, a.json)
+        emit_json(r.to_dict(), a.json)
         return 0
     return run
 
 
-def setup_gamma_curve(p: argparse.ArgumentParser, method_name: str = ""):
+def curve_methods() -> list[str]:
+    return [n for n, m in swept_methods().items() if m.sweep.curve is not None]
+
+
+def setup_gamma_curve(p: argparse.ArgumentParser, method_name: str = DEFAULT_METHOD):
+    m = get_method(method_name if method_name in curve_methods() else curve_methods()[0])
     add_checkpoint_flags(p)
     add_forget_flags(p)
-    p.add_argument("--gammas", default=",".join(str(g) for g in GAMMA_GRID), help="comma-separated γ values")
+    add_method_flag(p, curve_methods(), "method whose curve to draw")
+    p.add_argument("--values", "--gammas", dest="values", default=",".join(f"{g:g}" for g in m.sweep.grid),
+                   help=f"comma-separated values of {m.sweep.label} [default: %(default)s]")
     p.add_argument("--layers", action="store_true", help="also print the count per parameter tensor")
-    add_config_flags(p, DeepCleanConfig)
+    add_config_flags(p, m.config)
     add_common(p)
 
     def run(a: argparse.Namespace) -> int:
-        from .methods.deepclean import gamma_curve, importances
-        from .unlearn import prepare
+        from .curves import sweep_curve
+        from .sweep import parse_values
 
-        prep = prepare(a.checkpoint, spec_from_args(a), card=card_from_args(a), device=a.device, progress=tqdm_progress())
-        i_f, i_r = importances(prep.model, prep.task, config_from_args(DeepCleanConfig, a))
-        rows = gamma_curve(i_f, i_r, [float(g) for g in a.gammas.split(",")])
-        print(f"weights with I_Df/I_Dr > γ (of {rows[0]['total']:,}) for {prep.spec.describe()}:")
+        values = parse_values(a.values)
+        curve = sweep_curve(a.checkpoint, spec_from_args(a), a.method, config_from_args(m.config, a, owner=a.method),
+                            values, card=card_from_args(a), device=a.device, progress=tqdm_progress())
+        rows, option = curve["rows"], curve["option"]
+        print(f"weights selected per {m.sweep.label} (of {rows[0]['total']:,}) for {curve['forget']['description']}:")
         for row in rows:
-            print(f"  γ = {row['gamma']:>7g}: {row['selected']:>10,}  ({100 * row['fraction']:.4f}%)")
+            print(f"  {option} = {row[option]:>7g}: {row['selected']:>10,}  ({100 * row['fraction']:.4f}%)")
             if a.layers:
                 for n, c in row["per_layer"].items():
                     print(f"      {n:<30} {c:>10,}")
-        emit_json({"forget": prep.forget_info(), "rows": rows}, a.json)
+        emit_json(curve, a.json)
         return 0
     return run
+
+
+def method_listing(name: str) -> dict[str, Any]:
+    """What `methods --json` says of one method: its traits and its options with their limits."""
+    m = METHODS[name]
+    options = [{"name": o.name, "default": o.default, "help": o.help, "limits": o.limits(),
+                "choices": list(o.choices) if o.choices else None,
+                "type": (f"tuple[{o.item.__name__}, ...]" if o.kind is tuple else o.kind.__name__)
+                + (" | None" if o.optional else "")} for o in cfgmod.options(m.config)]
+    sweep = m.sweep and {"option": m.sweep.option, "label": m.sweep.label, "range": [m.sweep.low, m.sweep.high],
+                         "values": list(m.sweep.values), "curve": m.sweep.curve is not None}
+    return {"name": name, "summary": m.summary, "needs_labels": m.needs_labels, "needs_retain": m.needs_retain,
+            "forget_kinds": list(m.forget_kinds), "citation": m.citation, "importance": list(m.importance),
+            "sweep": sweep or None, "reference": m.reference, "options": options}
 
 
 def setup_methods(p: argparse.ArgumentParser):
     add_common(p, device=False)
 
     def run(a: argparse.Namespace) -> int:
-        rows = []
-        for name, m in METHODS.items():
-            options = [{"name": f.name, "default": f.default, "help": field_help(f),
-                        "type": str(field_type(m.config, f)).replace("typing.", "")} for f in dataclasses.fields(m.config)]
-            rows.append({"name": name, "summary": m.summary, "needs_labels": m.needs_labels, "needs_retain": m.needs_retain,
-                         "forget_kinds": list(m.forget_kinds), "citation": m.citation, "options": options})
-            print(f"{name}: {m.summary}")
-            print(f"    labels: {'yes' if m.needs_labels else 'no'};  retain data: {m.needs_retain};  "
-                  f"forget sets: {', '.join(m.forget_kinds)};  from: {m.citation}")
-            for o in options:
-                print(f"    --{o['name'].replace('_', '-'):<24} {str(o['default']):<10} {o['help']}")
+        rows = [method_listing(name) for name in METHODS]
+        for r in rows:
+            print(f"{r['name']}: {r['summary']}")
+            traits = [f"labels: {'yes' if r['needs_labels'] else 'no'}", f"retain data: {r['needs_retain']}",
+                      f"forget sets: {', '.join(r['forget_kinds'])}"]
+            if r["sweep"]:
+                traits.append(f"swept: {r['sweep']['option']}")
+            if r["importance"]:
+                traits.append(f"shares: {', '.join(r['importance'])}")
+            print(f"    {';  '.join(traits)};  from: {r['citation']}")
+            for o in r["options"]:
+                print(f"    --{o['name'].replace('_', '-'):<24} {str(o['default']):<10} {o['help']}"
+                      + (f" ({o['limits']})" if o["limits"] else ""))
         emit_json(rows, a.json)
         return 0
     return run
@@ -283,7 +312,7 @@ def setup_compare(p: argparse.ArgumentParser):
     add_forget_flags(p)
     p.add_argument("--methods", default="all", help="comma-separated method names, or 'all' [default: all]")
     p.add_argument("--set", action="append", metavar="METHOD.OPTION=VALUE",
-                   help="a method's option, e.g. --set deepclean.gamma=1.5 (repeatable)")
+                   help=f"a method's option, e.g. --set {SET_EXAMPLE} (repeatable)")
     p.add_argument("--fresh", action="store_true", help="run every method again instead of reusing finished runs")
     p.add_argument("--csv", metavar="FILE", help="also write the table as CSV to FILE ('-' for stdout)")
     add_common(p)
@@ -293,7 +322,7 @@ def setup_compare(p: argparse.ArgumentParser):
 
         configs = {}
         for name, values in parse_assignments(a.set).items():
-            configs[name] = config_from_strings(get_method(name).config, values, owner=name)
+            configs[name] = cfgmod.parse(get_method(name).config, values, owner=name)
         r = run_compare(a.checkpoint, spec_from_args(a), a.methods, configs, card=card_from_args(a), device=a.device,
                         store=RunStore(), progress=tqdm_progress(), reuse=not a.fresh)
         f = r["forget"]
@@ -312,22 +341,27 @@ def setup_compare(p: argparse.ArgumentParser):
     return run
 
 
-def setup_sweep(p: argparse.ArgumentParser):
+def setup_sweep(p: argparse.ArgumentParser, method_name: str = DEFAULT_METHOD):
+    swept = list(swept_methods())
+    m = get_method(method_name if method_name in swept else swept[0])
     add_checkpoint_flags(p)
     add_forget_flags(p)
-    p.add_argument("--gammas", required=True, help="comma-separated thresholds, e.g. 1.1,1.5,2,2.5,3")
-    p.add_argument("--method", default="deepclean", choices=["deepclean", "zero_weights"], help="[default: deepclean]")
-    add_config_flags(p, DeepCleanConfig)
+    add_method_flag(p, swept, "method to sweep")
+    p.add_argument("--values", "--gammas", dest="values", required=True,
+                   help=f"comma-separated values of the method's swept option ({m.sweep.label} for {m.name}), "
+                        f"e.g. {','.join(f'{v:g}' for v in m.sweep.values)}")
+    add_config_flags(p, m.config)
     add_common(p)
 
     def run(a: argparse.Namespace) -> int:
-        from .jobs import default_executor
-        from .sweep import parse_gammas, submit_sweep, sweep_rows
+        from .executors import default_executor
+        from .sweep import parse_values, submit_sweep, sweep_rows
 
-        gammas = parse_gammas(a.gammas)
+        values = parse_values(a.values)
+        base = config_from_args(m.config, a, owner=a.method)
         ex = default_executor(RunStore())
-        ids = submit_sweep(ex, a.checkpoint, spec_from_args(a), gammas, config_from_args(DeepCleanConfig, a),
-                           method=a.method, device=a.device, card=card_from_args(a))
+        ids = submit_sweep(ex, a.checkpoint, spec_from_args(a), values, base, method=a.method, device=a.device,
+                           card=card_from_args(a))
         print(f"queued {len(ids)} jobs on {type(ex).__name__}: " + ", ".join(ids), file=sys.stderr)
         try:
             for run_id in ids:
@@ -335,13 +369,13 @@ def setup_sweep(p: argparse.ArgumentParser):
         finally:
             ex.shutdown()
         rows = sweep_rows(ex, ids)
-        print(f"{'γ':>7} {'status':<10} {'reset':>8} {'Acc(Df)':>8} {'Acc(test)':>9} {'ΔAcc(Df)':>9} {'ΔMIA':>8} "
-              f"{'seconds':>8} {'÷ gold':>7}  misses")
+        print(f"{m.sweep.option:>7} {'status':<10} {'reset':>8} {'Acc(Df)':>8} {'Acc(test)':>9} {'ΔAcc(Df)':>9} "
+              f"{'ΔMIA':>8} {'seconds':>8} {'÷ gold':>7}  misses")
         num = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
         for r in rows:
             pct = {k: num(None if r[k] is None else 100 * r[k], ".2f") for k in
                    ("weights_reset_fraction", "acc_forget", "acc_test", "delta_acc_forget", "delta_mia")}
-            print(f"{r['gamma']:>7g} {r['status']:<10} {pct['weights_reset_fraction']:>8} {pct['acc_forget']:>8} "
+            print(f"{r['value']:>7g} {r['status']:<10} {pct['weights_reset_fraction']:>8} {pct['acc_forget']:>8} "
                   f"{pct['acc_test']:>9} {pct['delta_acc_forget']:>9} {pct['delta_mia']:>8} "
                   f"{num(r['seconds'], '.2f'):>8} {num(r['time_vs_gold'], '.3f'):>7}  {r['misses'] or '—'}"
                   + (f"  {r['error']}" if r["error"] else ""))
@@ -353,19 +387,22 @@ def setup_sweep(p: argparse.ArgumentParser):
 SUBCOMMANDS: dict[str, tuple[Callable, str]] = {
     "unlearn": (setup_unlearn, "unlearn a forget set from a checkpoint and compare with the gold model"),
     "compare": (setup_compare, "run several methods on one forget set and print the comparison table"),
-    "sweep": (setup_sweep, "one DeepClean job per γ on the active executor (local workers or Dask), then a table"),
+    "sweep": (setup_sweep, "one job per value of a method's swept option (DeepClean's γ) on the active executor "
+                           "(local workers or Dask), then a table"),
     "methods": (setup_methods, "list the unlearning methods, what each needs, and their options"),
-    "gamma-curve": (setup_gamma_curve, "how many weights each γ selects, from one Fisher computation"),
+    "gamma-curve": (setup_gamma_curve, "how many weights each value of γ (a method's swept option) selects, from "
+                                       "one Fisher computation"),
     "train": (setup_train, "train a classifier and save it as safetensors + model card"),
     "evaluate": (setup_evaluate, "accuracy of a checkpoint on train, test and per class"),
     "runs": (setup_runs, "list the run records"),
 }
 
 
-METHOD_AWARE = ("unlearn",)
+# Commands whose flags include the options of the method named by --method.
+METHOD_AWARE = ("unlearn", "gamma-curve", "sweep")
 
 
-def build_parser(method_name: str = "deepclean") -> tuple[argparse.ArgumentParser, dict[str, Callable]]:
+def build_parser(method_name: str = DEFAULT_METHOD) -> tuple[argparse.ArgumentParser, dict[str, Callable]]:
     """The parser; `method_name` decides which method's config flags `unlearn` offers."""
     parser = argparse.ArgumentParser(prog="python -m core", description="DeepClean Studio: machine unlearning engine")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -379,9 +416,9 @@ def build_parser(method_name: str = "deepclean") -> tuple[argparse.ArgumentParse
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--method", default="deepclean")
+    pre.add_argument("--method", default=DEFAULT_METHOD)
     method_name = pre.parse_known_args(argv)[0].method
-    parser, runners = build_parser(method_name if method_name in METHODS else "deepclean")
+    parser, runners = build_parser(method_name if method_name in METHODS else DEFAULT_METHOD)
     a = parser.parse_args(argv)
     try:
         return runners[a.command](a)

@@ -15,11 +15,14 @@ from typing import Any, Sequence
 from . import config as cfgmod
 from .data import Dataset
 from .forget import ForgetSpec
+from .gold import gold_model
 from .methods import METHODS, MethodError, get_method
-from .runtime import Cancelled, Progress, no_progress
+from .prepare import cache_key, prepare
+from .progress import Cancelled, Progress, no_progress
+from .result import UnlearnResult, result_of
 from .store import RunStore
-from .unlearn import cache_key, gold_model, prepare, run_unlearn
-from .verdict import checks, misses, to_dict
+from .unlearn import run_unlearn
+from .verdict import misses, to_dict
 
 MODEL_FIELDS = ("acc_retain", "acc_forget", "acc_test", "mia_forget", "loss_auc", "js_to_gold", "seconds")
 TABLE = (  # (row key, heading, format) of the printed and CSV table
@@ -53,24 +56,21 @@ def expand_methods(names: str | Sequence[str], kind: str) -> tuple[list[str], li
     return list(dict.fromkeys(names)), []
 
 
-def row_of(result: dict[str, Any], gold_seconds: float, cached: bool) -> dict[str, Any]:
-    """One table row from an unlearn result: the unlearned model's fields, the deltas, time ÷ gold, and which
-    verdict checks (core/verdict.py) it misses."""
-    u = result["models"]["unlearned"]
-    seconds = result.get("seconds_standalone", u["seconds"])
-    row = {"method": result["method"], **{k: u[k] for k in MODEL_FIELDS}, "seconds": seconds,
-           "seconds_measured": u["seconds"]}
-    if "acc_test_retained_classes" in u:
-        row["acc_test_retained_classes"] = u["acc_test_retained_classes"]
+def row_of(result: UnlearnResult, cached: bool) -> dict[str, Any]:
+    """One table row from an unlearning result: the unlearned model's fields, the deltas, time ÷ gold, and
+    which verdict checks (core/verdict.py) it misses."""
+    u = result.unlearned.to_dict()
+    row = {"method": result.method, **{k: u[k] for k in MODEL_FIELDS}, "seconds": result.seconds,
+           "seconds_measured": result.unlearned.seconds}
+    if result.unlearned.acc_test_retained_classes is not None:
+        row["acc_test_retained_classes"] = result.unlearned.acc_test_retained_classes
+    verdict = result.verdict
     row.update({
-        "delta_acc_forget": result["deltas"]["acc_forget"], "delta_mia": result["deltas"]["mia"],
-        "time_vs_gold": seconds / gold_seconds if gold_seconds else None,
-        "weights_changed_fraction": result["weights_changed_fraction"], "streisand": result["streisand"],
-        "run_id": result["run_id"], "cached": cached, "config": result["config"],
+        "delta_acc_forget": result.deltas["acc_forget"], "delta_mia": result.deltas["mia"],
+        "time_vs_gold": result.time_vs_gold, "weights_changed_fraction": result.weights_changed_fraction,
+        "streisand": result.streisand, "run_id": result.run_id, "cached": cached, "config": result.config,
+        "verdict": to_dict(verdict), "misses": misses(verdict),
     })
-    verdict = checks(u, result["models"]["gold"], result["forget"]["kind"], row["time_vs_gold"])
-    row["verdict"] = to_dict(verdict)
-    row["misses"] = misses(verdict)
     return row
 
 
@@ -95,25 +95,26 @@ def run_compare(checkpoint: str | Path, spec: ForgetSpec, methods: str | Sequenc
         def report(phase: str, fraction: float, message: str = "", _k=k, _name=name) -> None:
             progress(f"{_name} ({_k + 1}/{len(names)}): {phase}", fraction, message)
 
+        reference = get_method(name).reference
         hit = None
-        if reuse and store is not None and name != "gold":
+        if reuse and store is not None and not reference:
             hit = store.find_cached(cache_key(prep, name, cfgmod.to_dict(cfg)))
         try:
             if hit is not None:
-                result = hit["metrics"]
+                result = result_of(hit)
             else:  # gold's row needs no record of its own: the gold model is already cached in the store
-                result = run_unlearn(checkpoint, spec, name, cfg, device=device, store=None if name == "gold" else store,
+                result = run_unlearn(checkpoint, spec, name, cfg, device=device, store=None if reference else store,
                                      progress=report, prepared=prep, gold=gold)
         except Cancelled:
             raise
         except Exception as e:  # one method's failure must not lose the others' results
             rows.append({"method": name, "error": f"{type(e).__name__}: {e}"})
             continue
-        original, gold_metrics = result["models"]["original"], result["models"]["gold"]
-        rows.append(row_of(result, gold[1]["seconds"], hit is not None))
+        original, gold_metrics = result.original.to_dict(), result.gold.to_dict()
+        rows.append(row_of(result, hit is not None))
     return {"checkpoint": {"path": str(checkpoint), "sha256": prep.card["sha256"]}, "dataset": prep.dataset.name,
-            "forget": prep.forget_info(), "original": original, "gold": gold_metrics,
-            "gold_run": {"cached": gold[1]["cached"], "run_id": gold[1]["run_id"], "seconds": gold[1]["seconds"]},
+            "forget": prep.forget_info().to_dict(), "original": original, "gold": gold_metrics,
+            "gold_run": {"cached": gold[1].cached, "run_id": gold[1].run_id, "seconds": gold[1].seconds},
             "rows": rows, "skipped": skipped}
 
 

@@ -76,7 +76,6 @@ class DaskExecutor:
         """Nothing to do at server start: the cluster, not this server, holds queued and running jobs."""
         return []
 
-
     def _pending(self, run_id: str) -> bool:
         with self._lock:
             return run_id in self._futures

@@ -19,8 +19,9 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
+from .methods import DEFAULT_METHOD
 from .store import RunStore
 
 JOB_KINDS = ("unlearn", "compare")
@@ -33,7 +34,7 @@ class JobRequest:
 
     checkpoint: str
     forget: dict[str, Any]
-    method: str = "deepclean"
+    method: str = DEFAULT_METHOD
     config: dict[str, Any] = field(default_factory=dict)
     kind: str = "unlearn"
     methods: tuple[str, ...] = ()
@@ -43,6 +44,28 @@ class JobRequest:
     def __post_init__(self) -> None:
         if self.kind not in JOB_KINDS:
             raise ValueError(f"unknown job kind {self.kind!r}; one of {JOB_KINDS}")
+
+    @classmethod
+    def compare(cls, checkpoint: str, forget: dict[str, Any], methods: Sequence[str],
+                configs: dict[str, dict[str, Any]] | None = None, *, card: dict[str, Any] | None = None,
+                device: str = "auto") -> "JobRequest":
+        """A comparison of several methods (each with its options in `configs`, defaults otherwise)."""
+        return cls(checkpoint=str(checkpoint), forget=forget, kind="compare", methods=tuple(methods),
+                   method=",".join(methods), config=dict(configs or {}), card=card, device=device)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "JobRequest":
+        """The request as sent to a worker (JSON), back as a request."""
+        return cls(**{**d, "methods": tuple(d.get("methods", ()))})
+
+    def configs(self) -> dict[str, Any]:
+        """Each method's config, parsed and checked (one for an unlearning job, one per method for a comparison)."""
+        from . import config as cfgmod
+        from .methods import get_method
+
+        if self.kind == "unlearn":
+            return {self.method: cfgmod.parse(get_method(self.method).config, self.config, owner=self.method)}
+        return {m: cfgmod.parse(get_method(m).config, self.config.get(m, {}), owner=m) for m in self.methods}
 
 
 class Executor(Protocol):
@@ -67,43 +90,37 @@ class Executor(Protocol):
 
 
 def check(request: JobRequest) -> None:
-    """Refuse, before anything is queued, a request that cannot run (unknown method, wrong forget kind)."""
+    """Refuse, before anything is queued, a request that cannot run (unknown method, wrong forget kind,
+    options out of their limits)."""
     from .forget import ForgetSpec
     from .methods import get_method
 
-    from . import config as cfgmod
-
+    if request.kind == "compare" and not request.methods:
+        raise ValueError("a comparison job needs at least one method")
     spec = ForgetSpec.from_dict(request.forget)
     for name in (request.methods if request.kind == "compare" else (request.method,)):
         get_method(name).check(spec.kind)
-    if request.kind == "unlearn":
-        cfgmod.from_dict(get_method(request.method).config, request.config)
-    if request.kind == "compare" and not request.methods:
-        raise ValueError("a comparison job needs at least one method")
+    request.configs()
 
 
 def create_record(store: RunStore, request: JobRequest) -> str:
     """The queued run record of a job."""
-    return store.create(request.kind, method=request.method if request.kind == "unlearn" else ",".join(request.methods),
-                        config=request.config, forget=request.forget, parent_path=request.checkpoint)
+    return store.create(request.kind, method=request.method, config=request.config, forget=request.forget,
+                        parent_path=request.checkpoint)
 
 
 def execute(home: str, run_id: str, request: dict[str, Any]) -> str:
     """Run one job in a worker process; returns its final status. Errors end up on the run record."""
-    from . import config as cfgmod
     from .compare import run_compare
     from .forget import ForgetSpec
-    from .methods import get_method
-    from .runtime import Cancelled
     from .unlearn import run_unlearn
-    from .workflows import store_progress
 
     import torch
 
     # Leave a core to the server so pages stay responsive while a job runs (DEEPCLEAN_WORKER_THREADS overrides).
     torch.set_num_threads(int(os.environ.get("DEEPCLEAN_WORKER_THREADS", max(1, (os.cpu_count() or 2) - 1))))
     store = RunStore(home)
-    req = JobRequest(**{**request, "methods": tuple(request.get("methods", ()))})
+    req = JobRequest.from_dict(request)
     status = store.get(run_id)["status"]
     if status == "running":  # started before by a worker that died; a cluster rescheduled it: do not run twice
         store.fail(run_id, "the worker running this job died (killed or out of memory); it was not restarted")
@@ -111,29 +128,18 @@ def execute(home: str, run_id: str, request: dict[str, Any]) -> str:
         return "failed"
     if status != "queued":  # cancelled while it waited
         return status
-    spec = ForgetSpec.from_dict(req.forget)
-    if req.kind == "unlearn":
-        try:
-            cfg = cfgmod.from_dict(get_method(req.method).config, req.config)
-        except Exception as e:
-            store.fail(run_id, f"{type(e).__name__}: {e}")
-            return "failed"
-        store.update(run_id, worker_pid=os.getpid())
-        try:
-            run_unlearn(req.checkpoint, spec, req.method, cfg, card=req.card, device=req.device, store=store,
-                        run_id=run_id)
-        except BaseException:  # run_unlearn has recorded the error (or the cancellation) on the run
-            pass
-        return store.get(run_id)["status"]
-    store.start(run_id, worker_pid=os.getpid())
     try:
-        configs = {m: cfgmod.from_dict(get_method(m).config, req.config.get(m, {})) for m in req.methods}
-        result = run_compare(req.checkpoint, spec, list(req.methods), configs, card=req.card, device=req.device,
-                             store=store, progress=store_progress(store, run_id, lambda *a: None))
-        store.finish(run_id, metrics=result)
-    except Cancelled as e:
-        store.fail(run_id, str(e), status="cancelled")
-    except BaseException as e:
+        spec = ForgetSpec.from_dict(req.forget)
+        configs = req.configs()
+        if req.kind == "unlearn":
+            run_unlearn(req.checkpoint, spec, req.method, configs[req.method], card=req.card, device=req.device,
+                        store=store, run_id=run_id)
+        else:
+            with store.run(run_id=run_id) as run:
+                result = run_compare(req.checkpoint, spec, list(req.methods), configs, card=req.card,
+                                     device=req.device, store=store, progress=run.progress())
+                run.finish(metrics=result)
+    except BaseException as e:  # the lifecycle has recorded it on the run; one that never started is failed here
         store.fail(run_id, f"{type(e).__name__}: {e}")
     return store.get(run_id)["status"]
 
@@ -211,7 +217,6 @@ class LocalExecutor:
         """At server start: runs left behind by a previous server whose workers are gone become interrupted."""
         return self.store.mark_interrupted(alive=pid_alive)
 
-
     def worker_pid(self, run_id: str) -> int | None:
         with self._cond:
             proc = self._running.get(run_id)
@@ -258,17 +263,6 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def default_executor(store: RunStore | None = None) -> Executor:
-    """The executor for this process: the Dask cluster at DEEPCLEAN_DASK_ADDRESS when set, otherwise local
-    worker processes (DEEPCLEAN_WORKERS of them, default 1)."""
-    address = os.environ.get("DEEPCLEAN_DASK_ADDRESS")
-    if address:
-        from .dask_executor import DaskExecutor
-
-        return DaskExecutor(address, store)
-    return LocalExecutor(store, workers=int(os.environ.get("DEEPCLEAN_WORKERS", "1")))
 
 
 def main(argv: list[str] | None = None) -> int:

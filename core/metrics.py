@@ -1,4 +1,4 @@
-"""Metrics of an unlearned model: accuracies, attacks, divergence to gold, weight changes, Streisand flag."""
+"""Metrics of a model on Dr, Df and test: accuracies, attacks, divergence to gold, weight changes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ from torch import nn
 
 from .evaluate import Outputs, per_class_accuracy
 from .mia import entropy_mia, loss_auc
-
-# Streisand effect (seed paper): Acc(Df) this far (in accuracy, a fraction) below gold's reveals the
-# forgetting itself, since a model that never saw the data would do as well on it as on unseen data.
-STREISAND_MARGIN = 0.05
+from .result import ModelMetrics
 
 
 def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
@@ -24,34 +21,23 @@ def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
 
 def model_metrics(retain: Outputs, forget: Outputs, test: Outputs, *, num_classes: int,
                   forget_classes: tuple[int, ...] = (), gold_forget_probs: np.ndarray | None = None,
-                  seconds: float = 0.0, seed: int = 0) -> dict:
-    """The per-model fields of the unlearn JSON (accuracies and MIA as fractions in [0, 1])."""
-    m = {
-        "acc_retain": retain.accuracy,
-        "acc_forget": forget.accuracy,
-        "acc_test": test.accuracy,
-        "mia_forget": entropy_mia(retain.probs, test.probs, forget.probs, seed),
-        "loss_auc": loss_auc(forget.losses, test.losses),
-        "js_to_gold": js_divergence(forget.probs, gold_forget_probs) if gold_forget_probs is not None else 0.0,
-        "seconds": seconds,
-        "per_class_test": per_class_accuracy(test, num_classes),
-    }
+                  seconds: float = 0.0, seed: int = 0) -> ModelMetrics:
+    """One model's figures from its outputs on Dr, Df and test (accuracies and MIA as fractions in [0, 1])."""
+    m = ModelMetrics(
+        acc_retain=retain.accuracy,
+        acc_forget=forget.accuracy,
+        acc_test=test.accuracy,
+        mia_forget=entropy_mia(retain.probs, test.probs, forget.probs, seed),
+        loss_auc=loss_auc(forget.losses, test.losses),
+        js_to_gold=js_divergence(forget.probs, gold_forget_probs) if gold_forget_probs is not None else 0.0,
+        seconds=seconds,
+        per_class_test=per_class_accuracy(test, num_classes),
+    )
     if forget_classes:
         kept = ~np.isin(test.labels, forget_classes)
-        m["acc_test_retained_classes"] = float((test.preds[kept] == test.labels[kept]).mean())
-        m["acc_test_forgotten_classes"] = float((test.preds[~kept] == test.labels[~kept]).mean()) if (~kept).any() else None
+        m.acc_test_retained_classes = float((test.preds[kept] == test.labels[kept]).mean())
+        m.acc_test_forgotten_classes = float((test.preds[~kept] == test.labels[~kept]).mean()) if (~kept).any() else None
     return m
-
-
-def deltas(unlearned: dict, gold: dict) -> dict:
-    """The paper's deltas: ΔAcc(Df) and ΔMIA, unlearned minus gold."""
-    return {"acc_forget": unlearned["acc_forget"] - gold["acc_forget"],
-            "mia": unlearned["mia_forget"] - gold["mia_forget"]}
-
-
-def streisand(unlearned: dict, gold: dict) -> bool:
-    """True when Acc(Df) is well below gold's: forgetting by refusing, which itself leaks."""
-    return unlearned["acc_forget"] < gold["acc_forget"] - STREISAND_MARGIN
 
 
 def weights_changed_fraction(before: nn.Module, after: nn.Module) -> float:
@@ -70,7 +56,6 @@ def per_layer_changed(before: nn.Module, after: nn.Module) -> dict[str, float]:
     after_params = dict(after.named_parameters())
     return {n: float((p.detach() != after_params[n].detach().to(p.device)).float().mean())
             for n, p in before.named_parameters()}
-
 
 
 

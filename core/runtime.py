@@ -1,22 +1,13 @@
-"""Shared run-time helpers: device choice, in-memory batching, progress reporting and cancellation."""
+"""Shared run-time helpers: device choice and in-memory batching (progress lives in `core.progress`)."""
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Iterator
 
 import torch
 from torch.utils.data import TensorDataset
 
-# progress(phase, fraction of this phase done in [0, 1], message); it may raise Cancelled.
-Progress = Callable[[str, float, str], None]
-
-
-class Cancelled(RuntimeError):
-    """Raised from a progress callback to stop a job cleanly."""
-
-
-def no_progress(phase: str, fraction: float, message: str = "") -> None:
-    """The default progress callback: does nothing."""
+from .progress import Cancelled, Progress, no_progress  # noqa: F401  (re-exported: most callers import here)
 
 
 def pick_device(name: str = "auto") -> torch.device:

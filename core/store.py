@@ -1,8 +1,16 @@
-"""The run store: one SQLite (WAL) record per run plus an artifact folder, under DEEPCLEAN_HOME."""
+"""The run store: one SQLite (WAL) record per run plus an artifact folder, under DEEPCLEAN_HOME.
+
+A run moves queued → running → done, or ends failed / cancelled / interrupted. Those four end states are
+final: no later write changes them (a worker that finishes after its run was marked interrupted leaves it
+interrupted). `RunStore.run` (or `track`, which also serves code running without a store) is the one place
+that lifecycle is written: it starts the run, records progress, and on leaving decides done, failed or
+cancelled from the exception, removing a failed run's artifacts (mlflow's `ActiveRun.__exit__` is the model).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import time
@@ -12,8 +20,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import paths
+from .progress import Cancelled, Progress, no_progress
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+LIVE = ("queued", "running")
+TERMINAL = ("done", "failed", "cancelled", "interrupted")
+# Progress is written to the record at most this often (seconds); the end of a phase always is.
+PROGRESS_INTERVAL_S = 0.25
 KINDS = ("train", "unlearn", "gold", "evaluate", "sweep", "compare")
 JSON_COLUMNS = ("config", "forget", "metrics", "timings")
 
@@ -113,7 +126,10 @@ class RunStore:
         return run_id
 
     def update(self, run_id: str, **fields: Any) -> None:
-        """Set columns of a run (JSON columns take Python objects)."""
+        """Set columns of a run (JSON columns take Python objects). Status changes go through the lifecycle
+        methods (start, finish, fail, request_cancel, mark_interrupted), which keep terminal states final."""
+        if "status" in fields:
+            raise ValueError("change a run's status through start/finish/fail, not update()")
         if not fields:
             return
         cols = []
@@ -126,16 +142,31 @@ class RunStore:
             if cur.rowcount == 0:
                 raise StoreError(f"no run {run_id!r} in {self.home}")
 
-    def start(self, run_id: str, worker_pid: int | None = None) -> None:
+    def _transition(self, run_id: str, to: str, allowed_from: tuple[str, ...], **fields: Any) -> bool:
+        """Set status `to` (and `fields`) only if the run is now in one of `allowed_from`; True if it was."""
+        cols = ["status = ?"] + [f"{k} = ?" for k in fields]
+        values = [to] + [json.dumps(v) if k in JSON_COLUMNS and v is not None else v for k, v in fields.items()]
+        marks = ",".join("?" * len(allowed_from))
+        with self._connect() as db:
+            cur = db.execute(f"UPDATE runs SET {', '.join(cols)} WHERE id = ? AND status IN ({marks})",
+                             (*values, run_id, *allowed_from))
+            if cur.rowcount == 0 and db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+                raise StoreError(f"no run {run_id!r} in {self.home}")
+        return cur.rowcount == 1
+
+    def start(self, run_id: str, worker_pid: int | None = None) -> bool:
+        """queued → running, owned by `worker_pid` (default: this process). False if the run is no longer
+        queued (cancelled while it waited, or already started by someone else)."""
         now = time.time()
-        self.update(run_id, status="running", started_at=now, phase="starting", phase_started_at=now, progress=0.0,
-                    **({"worker_pid": worker_pid} if worker_pid is not None else {}))
+        return self._transition(run_id, "running", ("queued",), started_at=now, phase="starting",
+                                phase_started_at=now, progress=0.0,
+                                worker_pid=worker_pid if worker_pid is not None else os.getpid())
 
     def progress(self, run_id: str, phase: str, fraction: float, message: str = "") -> bool:
-        """Record progress; returns True when a cancel has been requested for this run."""
+        """Record progress of a running run; returns True when a cancel has been requested for it."""
         with self._connect() as db:
             db.execute("UPDATE runs SET phase_started_at = CASE WHEN phase IS ? THEN phase_started_at ELSE ? END, "
-                       "phase = ?, progress = ?, message = ? WHERE id = ?",
+                       "phase = ?, progress = ?, message = ? WHERE id = ? AND status = 'running'",
                        (phase, time.time(), phase, float(fraction), message, run_id))
             row = db.execute("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
         return bool(row and row["cancel_requested"])
@@ -164,12 +195,46 @@ class RunStore:
         return ids
 
     def finish(self, run_id: str, *, metrics: dict | None = None, timings: dict | None = None,
-               artifact_path: str | None = None, artifact_sha256: str | None = None) -> None:
-        self.update(run_id, status="done", progress=1.0, finished_at=time.time(), metrics=metrics,
-                    timings=timings, artifact_path=artifact_path, artifact_sha256=artifact_sha256, message="")
+               artifact_path: str | None = None, artifact_sha256: str | None = None) -> bool:
+        """running → done with its outcome. False (and nothing written) if the run had already ended."""
+        return self._transition(run_id, "done", ("running",), progress=1.0, finished_at=time.time(),
+                                metrics=metrics, timings=timings, artifact_path=artifact_path,
+                                artifact_sha256=artifact_sha256, message="")
 
-    def fail(self, run_id: str, error: str, status: str = "failed") -> None:
-        self.update(run_id, status=status, error=error, finished_at=time.time())
+    def fail(self, run_id: str, error: str, status: str = "failed") -> bool:
+        """A live run ends `failed` (or `cancelled`) with the reason. False if it had already ended."""
+        if status not in ("failed", "cancelled"):
+            raise ValueError(f"a run fails as 'failed' or 'cancelled', not {status!r}")
+        return self._transition(run_id, status, LIVE, error=error, finished_at=time.time())
+
+    @contextmanager
+    def run(self, kind: str | None = None, *, run_id: str | None = None, worker_pid: int | None = None,
+            **fields: Any) -> Iterator["ActiveRun"]:
+        """The lifecycle of one run: create it (or take the queued `run_id`), start it, and on leaving the
+        block mark it done, or failed / cancelled from the exception with its artifacts removed.
+
+        A run that was cancelled before it could start raises `Cancelled` here; one whose record ended
+        while the block ran (marked interrupted, say) keeps its final state and its artifacts are removed."""
+        if run_id is None:
+            if kind is None:
+                raise ValueError("name the kind of a new run, or the run_id of a queued one")
+            run_id = self.create(kind, **fields)
+        elif fields:
+            self.update(run_id, **fields)
+        if not self.start(run_id, worker_pid):
+            status = self.get(run_id)["status"]
+            raise Cancelled(f"run {run_id} was {status} before it started")
+        active = ActiveRun(self, run_id)
+        try:
+            yield active
+        except BaseException as e:
+            self.fail(run_id, f"{type(e).__name__}: {e}", status="cancelled" if isinstance(e, Cancelled) else "failed")
+            shutil.rmtree(self.artifacts / run_id, ignore_errors=True)
+            raise
+        if not active.finished:
+            active.finish()
+        if not active.recorded:
+            shutil.rmtree(self.artifacts / run_id, ignore_errors=True)
 
     def get(self, run_id: str) -> dict[str, Any]:
         with self._connect() as db:
@@ -212,3 +277,55 @@ class RunStore:
         with self._connect() as db:
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         shutil.rmtree(self.artifacts / run_id, ignore_errors=True)
+
+
+class ActiveRun:
+    """A run in progress (see `RunStore.run`): report progress to it, write artifacts under it, finish it."""
+
+    def __init__(self, store: RunStore | None, run_id: str | None) -> None:
+        self.store = store
+        self.id = run_id
+        self.finished = False
+        self.recorded = True  # whether finishing reached the record (False if it had already ended)
+
+    def progress(self, inner: Progress = no_progress) -> Progress:
+        """A progress callback that also writes phase and fraction to the record (at most every
+        PROGRESS_INTERVAL_S) and raises `Cancelled` once a cancel has been requested through the store."""
+        if self.store is None:
+            return inner
+        store, run_id, last = self.store, self.id, [0.0]
+
+        def report(phase: str, fraction: float, message: str = "") -> None:
+            now = time.monotonic()
+            if now - last[0] > PROGRESS_INTERVAL_S or fraction >= 1.0:
+                last[0] = now
+                if store.progress(run_id, phase, fraction, message):
+                    raise Cancelled(f"run {run_id} was cancelled")
+            inner(phase, fraction, message)
+
+        return report
+
+    def update(self, **fields: Any) -> None:
+        """Set descriptive columns of the record (dataset, cache key, ...)."""
+        if self.store is not None:
+            self.store.update(self.id, **fields)
+
+    def artifact_dir(self) -> Path | None:
+        """The run's artifact folder (created), or None without a store."""
+        return self.store.artifact_dir(self.id) if self.store is not None else None
+
+    def finish(self, **outcome: Any) -> None:
+        """Record the outcome (metrics, timings, artifact path and sha256); the run is done."""
+        self.finished = True
+        if self.store is not None:
+            self.recorded = self.store.finish(self.id, **outcome)
+
+
+@contextmanager
+def track(store: RunStore | None, kind: str | None = None, **kwargs: Any) -> Iterator[ActiveRun]:
+    """`store.run(...)`, or a run that records nothing when there is no store (library use, tests)."""
+    if store is None:
+        yield ActiveRun(None, None)
+    else:
+        with store.run(kind, **kwargs) as active:
+            yield active

@@ -1,4 +1,4 @@
-"""A γ sweep: one DeepClean job per threshold, fanned out over the active executor (local workers or Dask)."""
+"""A sweep: one job per value of a method's swept option (DeepClean's γ), fanned out over the active executor."""
 
 from __future__ import annotations
 
@@ -8,47 +8,62 @@ from typing import Any, Sequence
 from . import config as cfgmod
 from .forget import ForgetSpec
 from .jobs import Executor, JobRequest
-from .methods.deepclean import DeepCleanConfig
-from .verdict import misses, of_result
+from .methods import Method, MethodError, get_method, swept_methods
+from .result import result_of
+from .verdict import misses
 
-SWEEP_METHODS = ("deepclean", "zero_weights")
+
+def sweep_of(method: str) -> Method:
+    """The method, refused unless it declares an option to sweep."""
+    m = get_method(method)
+    if m.sweep is None:
+        raise MethodError(f"{method} has no option to sweep; these do: {', '.join(swept_methods())}")
+    return m
 
 
-def parse_gammas(text: str) -> list[float]:
-    """"1.1,1.5,2" → [1.1, 1.5, 2.0]; refuses empty lists, non-numbers and γ ≤ 0."""
+def parse_values(text: str, label: str = "--values") -> list[float]:
+    """"1.1,1.5,2" → [1.1, 1.5, 2.0]; refuses empty lists and non-numbers (limits are the config's to check)."""
     try:
-        gammas = [float(g) for g in text.split(",") if g.strip()]
+        values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise ValueError(f"--gammas {text!r}: give comma-separated numbers, e.g. 1.1,1.5,2,2.5,3") from None
-    if not gammas or any(g <= 0 for g in gammas):
-        raise ValueError(f"--gammas {text!r}: give at least one γ, each above 0")
-    return list(dict.fromkeys(gammas))
+        raise ValueError(f"{label} {text!r}: give comma-separated numbers, e.g. 1.1,1.5,2,2.5,3") from None
+    if not values:
+        raise ValueError(f"{label} {text!r}: give at least one value")
+    return list(dict.fromkeys(values))
 
 
-def submit_sweep(executor: Executor, checkpoint: str, spec: ForgetSpec, gammas: Sequence[float],
-                 base: DeepCleanConfig | None = None, *, method: str = "deepclean", device: str = "auto",
-                 card: dict | None = None) -> list[str]:
-    """Queue one job per γ (all other settings from `base`); returns their run ids in γ order."""
-    if method not in SWEEP_METHODS:
-        raise ValueError(f"a γ sweep runs {' or '.join(SWEEP_METHODS)}, not {method!r}")
-    base = base or DeepCleanConfig()
+def sweep_configs(method: str, values: Sequence[float], base: Any = None) -> list[Any]:
+    """One config per value of the method's swept option, every other option from `base` (each checked)."""
+    m = sweep_of(method)
+    base = base if base is not None else m.config()
+    return [dataclasses.replace(base, **{m.sweep.option: float(v)}) for v in values]
+
+
+def submit_sweep(executor: Executor, checkpoint: str, spec: ForgetSpec, values: Sequence[float], base: Any = None, *,
+                 method: str, device: str = "auto", card: dict | None = None) -> list[str]:
+    """Queue one job per value (all other settings from `base`); returns their run ids in value order."""
+    configs = sweep_configs(method, values, base)
     return [executor.submit(JobRequest(checkpoint=str(checkpoint), forget=spec.to_dict(), method=method,
-                                       config=cfgmod.to_dict(dataclasses.replace(base, gamma=float(g))),
-                                       device=device, card=card))
-            for g in gammas]
+                                       config=cfgmod.to_dict(cfg), device=device, card=card))
+            for cfg in configs]
 
 
 def sweep_rows(executor: Executor, run_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per γ: status and, when done, the figures that matter for choosing it and the checks it misses."""
+    """One row per value: status and, when done, the figures that matter for choosing it and the checks it misses."""
     rows = []
     for run_id in run_ids:
         rec = executor.store.get(run_id)
-        m = rec["metrics"] or {}
-        u = (m.get("models") or {}).get("unlearned") or {}
-        rows.append({"gamma": rec["config"].get("gamma"), "run_id": run_id, "status": rec["status"],
-                     "weights_reset_fraction": m.get("weights_reset_fraction"), "acc_forget": u.get("acc_forget"),
-                     "acc_test": u.get("acc_test"), "delta_acc_forget": (m.get("deltas") or {}).get("acc_forget"),
-                     "delta_mia": (m.get("deltas") or {}).get("mia"), "seconds": u.get("seconds"),
-                     "time_vs_gold": m.get("time_vs_gold"), "error": rec["error"],
-                     "misses": misses(of_result(m)) if u else None})
+        option = sweep_of(rec["method"]).sweep.option
+        r = result_of(rec)
+        row = {option: rec["config"].get(option), "value": rec["config"].get(option), "run_id": run_id,
+               "status": rec["status"], "weights_reset_fraction": None, "acc_forget": None, "acc_test": None,
+               "delta_acc_forget": None, "delta_mia": None, "seconds": None, "time_vs_gold": None,
+               "error": rec["error"], "misses": None}
+        if r is not None:
+            row.update({option: r.config.get(option), "value": r.config.get(option),
+                        "weights_reset_fraction": r.weights_reset_fraction, "acc_forget": r.unlearned.acc_forget,
+                        "acc_test": r.unlearned.acc_test, "delta_acc_forget": r.deltas["acc_forget"],
+                        "delta_mia": r.deltas["mia"], "seconds": r.seconds, "time_vs_gold": r.time_vs_gold,
+                        "misses": misses(r.verdict)})
+        rows.append(row)
     return rows

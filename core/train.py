@@ -10,23 +10,25 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from .config import param
+from .config import Config, param
 from .data import Recipe
-from .runtime import Progress, iter_batches, no_progress
+from .progress import Progress, no_progress
+from .runtime import iter_batches
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Config):
     """Training hyperparameters; None means "take it from the dataset's recipe"."""
 
-    epochs: int | None = param(None, "training epochs (empty: the dataset's recipe)")
+    epochs: int | None = param(None, "training epochs (empty: the dataset's recipe)", low=1)
     milestones: tuple[int, ...] | None = param(None, "epochs at which the learning rate decays (empty: the recipe's)")
-    lr_decay: float | None = param(None, "factor the learning rate is multiplied by at each milestone (empty: the recipe's)")
-    lr: float = param(0.1, "initial SGD learning rate")
-    momentum: float = param(0.9, "SGD momentum")
-    weight_decay: float = param(5e-4, "L2 weight decay")
-    batch_size: int = param(64, "mini-batch size")
-    seed: int = param(0, "seed for weight initialisation and shuffling")
+    lr_decay: float | None = param(None, "factor the learning rate is multiplied by at each milestone (empty: the recipe's)",
+                                   low=0, low_open=True)
+    lr: float = param(0.1, "initial SGD learning rate", low=0, low_open=True)
+    momentum: float = param(0.9, "SGD momentum", low=0, high=1, high_open=True)
+    weight_decay: float = param(5e-4, "L2 weight decay", low=0)
+    batch_size: int = param(64, "mini-batch size", low=1)
+    seed: int = param(0, "seed for weight initialisation and shuffling", low=0)
 
     def resolved(self, recipe: Recipe) -> "TrainConfig":
         """This config with the recipe's epochs, milestones and decay filled in where left empty."""

@@ -17,7 +17,7 @@ from . import paths
 from .checkpoint import SUFFIXES as CHECKPOINT_SUFFIXES
 from .checkpoint import CheckpointError, atomic_write_bytes, card_path, load_checkpoint
 from .data import Dataset, DataError, load_dataset
-from .workflows import card_for
+from .cards import card_for
 
 DATASET_SUFFIXES = {".npz": "npz", ".zip": "image_folder"}
 DEFAULT_MAX_MB = 512
@@ -72,11 +72,19 @@ def save_checkpoint_upload(data: bytes, filename: str, architecture: str, datase
     return path, card
 
 
+def dataset_kind(path: str | Path) -> str:
+    """The dataset loader an uploaded data file is read by (`npz` or `image_folder`), from its suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in DATASET_SUFFIXES:
+        raise UploadError(f"{Path(path).name}: unsupported dataset file; upload one of {', '.join(DATASET_SUFFIXES)}")
+    return DATASET_SUFFIXES[suffix]
+
+
 def save_dataset_upload(data: bytes, filename: str) -> tuple[Path, Dataset]:
     """Save an uploaded `.npz` or image-folder `.zip` and load it in full (every check of its loader)."""
     path = _save(data, filename, tuple(DATASET_SUFFIXES))
     try:
-        ds = load_dataset(DATASET_SUFFIXES[path.suffix.lower()], path=path)
+        ds = load_dataset(dataset_kind(path), path=path)
     except DataError as e:
         path.unlink(missing_ok=True)
         raise UploadError(str(e).replace(str(path), filename).replace(path.name, filename)) from None

@@ -9,20 +9,43 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from .config import param
+from .config import Config, param
+
+
+class Figures(Protocol):
+    """What the checks read of a model (core.result.ModelMetrics has it)."""
+
+    acc_forget: float
+    mia_forget: float
+
+    @property
+    def judged_test(self) -> float: ...
+
+    @property
+    def judged_test_label(self) -> str: ...
+
+
+class Judged(Protocol):
+    """What `of_result` reads of a result (core.result.UnlearnResult has it)."""
+
+    unlearned: Figures
+    gold: Figures
+    forget: Any  # has .kind
+    time_vs_gold: float | None
 
 
 @dataclass(frozen=True)
-class Tolerances:
+class Tolerances(Config):
     """How close to the gold model counts as matching it (the spec's and issues' bars)."""
 
-    acc_forget_classes: float = param(0.02, "largest |ΔAcc(Df)| when forgetting classes (fraction)")
-    acc_forget_samples: float = param(0.03, "largest |ΔAcc(Df)| when forgetting samples (fraction)")
-    acc_test: float = param(0.02, "largest |Acc(test) − gold's| (fraction; retained classes for class forgetting)")
-    mia: float = param(0.05, "largest |ΔMIA| (fraction)")
-    time_vs_gold: float = param(0.2, "largest time ÷ gold retraining time")
+    acc_forget_classes: float = param(0.02, "largest |ΔAcc(Df)| when forgetting classes (fraction)", low=0)
+    acc_forget_samples: float = param(0.03, "largest |ΔAcc(Df)| when forgetting samples (fraction)", low=0)
+    acc_test: float = param(0.02, "largest |Acc(test) − gold's| (fraction; retained classes for class forgetting)",
+                            low=0)
+    mia: float = param(0.05, "largest |ΔMIA| (fraction)", low=0)
+    time_vs_gold: float = param(0.2, "largest time ÷ gold retraining time", low=0, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -38,24 +61,23 @@ class Check:
 _EPS = 1e-9
 
 
-def checks(unlearned: dict[str, Any], gold: dict[str, Any], forget_kind: str, time_vs_gold: float | None,
+def checks(unlearned: Figures, gold: Figures, forget_kind: str, time_vs_gold: float | None,
            tol: Tolerances = Tolerances()) -> list[Check]:
-    """The four checks for an unlearned model's metrics `unlearned` against `gold`'s (the unlearn JSON's M)."""
+    """The four checks for an unlearned model's metrics against gold's."""
     pts = lambda v: f"{100 * v:+.2f} pts"  # noqa: E731
     acc_f = tol.acc_forget_classes if forget_kind == "classes" else tol.acc_forget_samples
-    d_forget = unlearned["acc_forget"] - gold["acc_forget"]
-    key = "acc_test_retained_classes" if "acc_test_retained_classes" in unlearned else "acc_test"
-    d_test = unlearned[key] - gold[key]
-    d_mia = unlearned["mia_forget"] - gold["mia_forget"]
+    d_forget = unlearned.acc_forget - gold.acc_forget
+    d_test = unlearned.judged_test - gold.judged_test
+    d_mia = unlearned.mia_forget - gold.mia_forget
     out = [
         Check("forgotten", abs(d_forget) <= acc_f + _EPS,
-              f"Acc(Df) {100 * unlearned['acc_forget']:.2f}% vs gold's {100 * gold['acc_forget']:.2f}% "
+              f"Acc(Df) {100 * unlearned.acc_forget:.2f}% vs gold's {100 * gold.acc_forget:.2f}% "
               f"({pts(d_forget)}; bar ±{100 * acc_f:g})"),
         Check("kept", abs(d_test) <= tol.acc_test + _EPS,
-              f"Acc(test{', retained classes' if key != 'acc_test' else ''}) {100 * unlearned[key]:.2f}% vs gold's "
-              f"{100 * gold[key]:.2f}% ({pts(d_test)}; bar ±{100 * tol.acc_test:g})"),
+              f"{unlearned.judged_test_label} {100 * unlearned.judged_test:.2f}% vs gold's "
+              f"{100 * gold.judged_test:.2f}% ({pts(d_test)}; bar ±{100 * tol.acc_test:g})"),
         Check("private", abs(d_mia) <= tol.mia + _EPS,
-              f"MIA on Df {100 * unlearned['mia_forget']:.2f}% vs gold's {100 * gold['mia_forget']:.2f}% "
+              f"MIA on Df {100 * unlearned.mia_forget:.2f}% vs gold's {100 * gold.mia_forget:.2f}% "
               f"({pts(d_mia)}; bar ±{100 * tol.mia:g})"),
     ]
     if time_vs_gold is not None:
@@ -64,10 +86,9 @@ def checks(unlearned: dict[str, Any], gold: dict[str, Any], forget_kind: str, ti
     return out
 
 
-def of_result(result: dict[str, Any], tol: Tolerances = Tolerances()) -> list[Check]:
-    """The checks of an unlearn result (the `--json` shape, as stored in the run record)."""
-    kind = result["forget"].get("kind", "classes")
-    return checks(result["models"]["unlearned"], result["models"]["gold"], kind, result.get("time_vs_gold"), tol)
+def of_result(result: Judged, tol: Tolerances = Tolerances()) -> list[Check]:
+    """The checks of an unlearning result."""
+    return checks(result.unlearned, result.gold, result.forget.kind, result.time_vs_gold, tol)
 
 
 def misses(cs: list[Check]) -> str:

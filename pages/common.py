@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import streamlit as st
 
 from core import paths
-from core.checkpoint import list_checkpoints, load_checkpoint
+from core.cards import dataset_of
+from core.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 from core.data import Dataset
+from core.display import describe_forget
+from core.executors import default_executor
 from core.forget import ForgetSpec, resolve
-from core.jobs import Executor, default_executor
-from core.report import describe_forget
+from core.jobs import Executor
+from core.queries import live_runs
 from core.runtime import device_label
 from core.store import RunStore
 from core.uploads import list_uploaded_checkpoints
-from core.workflows import dataset_of
 
 DEFAULT_CHECKPOINT = paths.CHECKPOINT_DIR / "digits_cnn_small.safetensors"
 
@@ -40,9 +41,23 @@ def dataset(name: str, data_path: str | None) -> Dataset:
 
 
 @st.cache_resource(show_spinner="Loading the checkpoint…")
-def model(path: str, sha_hint: float):
+def model(path: str, mtime: float):
     """(model, card) loaded once per file version; pages only run it in eval mode, jobs load their own copy."""
     return load_checkpoint(path)
+
+
+def bound_selectbox(label: str, options: list, state_key: str, widget_key: str, on_pick=None, **kwargs):
+    """A selectbox that shows the session's `state_key` (which other code sets too: an upload, a link from
+    another page) and writes a person's pick back to it; `on_pick(value)` runs when they pick."""
+    if st.session_state.get(state_key) in options:
+        st.session_state[widget_key] = st.session_state[state_key]
+
+    def picked() -> None:
+        st.session_state[state_key] = st.session_state[widget_key]
+        if on_pick is not None:
+            on_pick(st.session_state[widget_key])
+
+    return st.selectbox(label, options, key=widget_key, on_change=picked, **kwargs)
 
 
 def checkpoints() -> list[Path]:
@@ -84,71 +99,17 @@ def forget_sets(spec: ForgetSpec, ds: Dataset):
     return resolve(spec, ds.y_train.numpy(), ds.num_classes)
 
 
-def running_jobs() -> list[dict[str, Any]]:
+def running_jobs() -> list[dict]:
     """Every queued or running job in the store (this server's and any other process's)."""
-    s = store()
-    return s.list(status="running") + s.list(status="queued")
-
-
-@st.cache_resource
-def password_gate():
-    from core.auth import PasswordGate
-
-    return PasswordGate()
-
-
-def oidc_configured() -> bool:
-    """Whether Streamlit's OIDC login is set up ([auth] in secrets.toml)."""
-    try:
-        return "auth" in st.secrets
-    except Exception:  # no secrets file at all
-        return False
-
-
-def access() -> str:
-    """Ask for login or password before any page; returns how access is controlled ("oidc", "password", "open")."""
-    if oidc_configured():
-        if not st.user.is_logged_in:
-            _only(_oidc_page)
-        return "oidc"
-    if not password_gate().enabled:
-        return "open"
-    if not st.session_state.get("authenticated"):
-        _only(_password_page)
-    return "password"
-
-
-def _only(page) -> None:
-    """Show just this page (no navigation to the others) and stop."""
-    st.navigation([st.Page(page, title="Log in", icon=":material/lock:")], position="hidden").run()
-    st.stop()
-
-
-def _oidc_page() -> None:
-    st.title("DeepClean Studio")
-    st.button("Log in", on_click=st.login, type="primary")
-
-
-def _password_page() -> None:
-    st.title("DeepClean Studio")
-    with st.form("login"):
-        entered = st.text_input("Password", type="password")
-        sent = st.form_submit_button("Enter", type="primary")
-    if sent:
-        ok, message = password_gate().attempt(entered)
-        if ok:
-            st.session_state["authenticated"] = True
-            st.rerun()
-        st.error(message)
+    return live_runs(store())
 
 
 def sidebar(mode: str = "open") -> None:
     with st.sidebar:
         st.markdown(f"**Device:** {device_label()}")
         try:
-            path = active_checkpoint()
-            st.markdown(f"**Model:** `{path.name}`")
-        except Exception as e:  # a broken selection must not take the app down
+            st.markdown(f"**Model:** `{active_checkpoint().name}`")
+        except (CheckpointError, OSError) as e:  # a broken selection must not take the app down
             st.warning(f"Model: {e}")
         spec = forget_spec()
         st.markdown(f"**Forget set:** {spec.describe() if spec else 'not chosen yet'}")
@@ -165,28 +126,4 @@ def sidebar(mode: str = "open") -> None:
                        "login in .streamlit/secrets.toml, to restrict it.")
         elif mode == "oidc":
             st.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
-            st.button("Log out", on_click=st.logout)
-
-
-def config_form(cls: type, prefix: str, skip: tuple[str, ...] = ()) -> Any:
-    """Widgets for a config dataclass's fields (labels and help from its field docs), returning the config.
-    Optional and float fields are typed in (empty = automatic); bad values raise ValueError with the reason."""
-    import dataclasses
-
-    from core.cliflags import config_from_strings, unwrap_optional
-    from core.config import field_help, field_type
-
-    values: dict[str, str] = {}
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        t, optional = unwrap_optional(field_type(cls, f))
-        label, help_text, key = f.name.replace("_", " "), field_help(f), f"{prefix}.{f.name}"
-        if t is bool:
-            values[f.name] = str(st.checkbox(label, value=bool(f.default), help=help_text, key=key))
-        elif t is int and not optional:
-            values[f.name] = str(st.number_input(label, value=int(f.default), step=1, help=help_text, key=key))
-        else:
-            values[f.name] = st.text_input(label, value="" if f.default is None else str(f.default),
-                                           placeholder="automatic", help=help_text, key=key)
-    return config_from_strings(cls, {k: v for k, v in values.items()}, owner=prefix)
+            st.button("Log out", on_click=st.logout, key="logout")

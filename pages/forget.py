@@ -5,7 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core.forget import ForgetSpec, ForgetSpecError, read_indices_csv
-from core.report import thumbnails
+from core.checkpoint import CheckpointError
+from core.data import DataError
+from core.display import thumbnails
 from pages import common
 
 PAGE_SIZE = 32
@@ -16,38 +18,38 @@ st.caption("Choose the training data the model must forget (Df); the rest of the
 
 try:
     ds = common.active_dataset()
-except Exception as e:
+except (CheckpointError, DataError, OSError) as e:
     st.error(f"The active model's dataset cannot be loaded: {e}")
     st.stop()
 
 current = common.forget_spec()
 modes = ["Whole classes", "Random fraction", "Pick samples", "Upload CSV of indices"]
 default_mode = {"classes": 0, "random": 1, "indices": 2}.get(current.kind, 0) if current else 0
-mode = st.radio("How to choose", modes, index=default_mode, horizontal=True)
+mode = st.radio("How to choose", modes, index=default_mode, horizontal=True, key="forget_mode")
 
 spec: ForgetSpec | None = None
 error: str | None = None
 hint: str | None = None
 if mode == "Whole classes":
     preset = [ds.classes[c] for c in current.classes] if current and current.kind == "classes" else [ds.classes[0]]
-    chosen = st.multiselect("Classes to forget", ds.classes, default=preset)
+    chosen = st.multiselect("Classes to forget", ds.classes, default=preset, key="forget_classes")
     spec = ForgetSpec.of_classes(ds.classes.index(c) for c in chosen) if chosen else None
     if not chosen:
         hint = "Choose at least one class."
 elif mode == "Random fraction":
     c1, c2 = st.columns(2)
-    frac = c1.slider("Fraction of the training split", 0.01, 0.5, 0.1, 0.01, format="%.2f")
-    seed = c2.number_input("Seed", min_value=0, value=0, step=1)
+    frac = c1.slider("Fraction of the training split", 0.01, 0.5, 0.1, 0.01, format="%.2f", key="forget_fraction")
+    seed = c2.number_input("Seed", min_value=0, value=0, step=1, key="forget_seed")
     spec = ForgetSpec.random(fraction=float(frac), seed=int(seed))
 elif mode == "Pick samples":
     picked: set[int] = st.session_state.setdefault("picked", set(current.indices) if current and current.kind == "indices" else set())
     c1, c2, c3 = st.columns([2, 1, 1])
-    cls = c1.selectbox("Show class", ["all"] + ds.classes)
+    cls = c1.selectbox("Show class", ["all"] + ds.classes, key="gallery_class")
     pool = list(range(len(ds.y_train))) if cls == "all" else \
         [i for i, y in enumerate(ds.y_train.tolist()) if y == ds.classes.index(cls)]
     pages = max(1, -(-len(pool) // PAGE_SIZE))
-    page = c2.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1)
-    if c3.button("Clear selection"):
+    page = c2.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1, key="gallery_page")
+    if c3.button("Clear selection", key="clear_picks"):
         picked.clear()
         for k in [k for k in st.session_state if str(k).startswith("pick_")]:
             del st.session_state[k]
@@ -62,7 +64,8 @@ elif mode == "Pick samples":
     if not picked:
         hint = "Tick the images to forget."
 else:
-    up = st.file_uploader("CSV of training-split indices (one per line, or an 'index' column)", type=["csv", "txt"])
+    up = st.file_uploader("CSV of training-split indices (one per line, or an 'index' column)", type=["csv", "txt"],
+                          key="indices_csv")
     if up is not None:
         try:
             spec = read_indices_csv(up.getvalue().decode("utf-8", errors="replace"))
@@ -91,7 +94,7 @@ if spec is not None:
     for col, i, img in zip(cols, strip, thumbnails(ds.x_train[strip].numpy())):
         col.image(img, caption=ds.classes[int(ds.y_train[i])], width="stretch", clamp=True)
     same = current is not None and current.to_dict() == spec.to_dict()
-    if st.button("Use this forget set", type="primary", disabled=same):
+    if st.button("Use this forget set", type="primary", disabled=same, key="use_forget_set"):
         common.set_forget_spec(spec)
         st.rerun()
     if same:

@@ -6,11 +6,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.data import DATASETS
+from core.checkpoint import CheckpointError
+from core.data import DATASETS, DataError
+from core.display import thumbnails
 from core.models import MODELS
-from core.report import predictions, thumbnails
-from core.uploads import UploadError, list_uploaded_datasets, save_checkpoint_upload, save_dataset_upload
-from core.workflows import evaluate_checkpoint
+from core.predict import evaluate_checkpoint, predictions
+from core.uploads import (UploadError, dataset_kind, list_uploaded_datasets, save_checkpoint_upload,
+                          save_dataset_upload)
 from pages import common
 
 SAMPLES = 12
@@ -24,15 +26,11 @@ def accuracy(path: str, mtime: float) -> dict:
 st.title("Model")
 st.caption("Pick the classifier to unlearn from: a shipped checkpoint, or your own.")
 
-choices = common.checkpoints()
-current = common.active_checkpoint()
-names = [p.name for p in choices]
-picked = st.selectbox("Checkpoint", names, index=names.index(current.name) if current.name in names else 0,
-                      help="Shipped checkpoints, then the ones you uploaded")
-if choices[names.index(picked)] != current:
-    st.session_state["checkpoint"] = str(choices[names.index(picked)])
-    st.session_state.pop("forget", None)  # a forget set belongs to one dataset
-    st.rerun()
+choices = {str(p): p for p in common.checkpoints()}
+common.active_checkpoint()
+common.bound_selectbox("Checkpoint", list(choices), "checkpoint", "checkpoint_choice",
+                       on_pick=lambda _: st.session_state.pop("forget", None),  # a forget set belongs to one dataset
+                       format_func=lambda p: choices[p].name, help="Shipped checkpoints, then the ones you uploaded")
 
 with st.expander("Upload your own checkpoint or dataset"):
     left, right = st.columns(2)
@@ -43,15 +41,15 @@ with st.expander("Upload your own checkpoint or dataset"):
         uploaded_ds = {f"your data: {p.name}": p for p in list_uploaded_datasets()}
         ds_name = st.selectbox("Dataset it was trained on", list(DATASETS) + list(uploaded_ds), key="ckpt_ds",
                                help="Its input shape and classes must match the checkpoint")
-        if st.button("Check and use this checkpoint", disabled=up is None):
+        if st.button("Check and use this checkpoint", disabled=up is None, key="use_checkpoint"):
             try:
                 if ds_name in uploaded_ds:
                     data_path = str(uploaded_ds[ds_name])
-                    ds = common.dataset("npz" if data_path.endswith(".npz") else "image_folder", data_path)
+                    ds = common.dataset(dataset_kind(data_path), data_path)
                 else:
                     data_path, ds = None, common.dataset(ds_name, None)
                 path, card = save_checkpoint_upload(up.getvalue(), up.name, arch, ds, data_path)
-            except (UploadError, ValueError, FileNotFoundError) as e:
+            except (UploadError, DataError, ValueError, FileNotFoundError) as e:
                 st.error(str(e))
             else:
                 st.session_state["checkpoint"] = str(path)
@@ -62,7 +60,7 @@ with st.expander("Upload your own checkpoint or dataset"):
     with right:
         dup = st.file_uploader("Dataset (.npz with x uint8 N×H×W(×C) and y, or a zip with one folder per class)",
                                type=["npz", "zip"], key="ds_upload")
-        if st.button("Check this dataset", disabled=dup is None):
+        if st.button("Check this dataset", disabled=dup is None, key="check_dataset"):
             try:
                 path, ds = save_dataset_upload(dup.getvalue(), dup.name)
             except UploadError as e:
@@ -71,13 +69,13 @@ with st.expander("Upload your own checkpoint or dataset"):
                 st.success(f"{dup.name}: {len(ds.y_train)} training and {len(ds.y_test)} test images, "
                            f"{ds.num_classes} classes, {list(ds.input_shape)}. Choose it as the dataset of an "
                            f"uploaded checkpoint, or train one: python -m core train --dataset "
-                           f"{'npz' if path.suffix == '.npz' else 'image_folder'} --data-path {path} ...")
+                           f"{dataset_kind(path)} --data-path {path} ...")
 
 try:
     net, card = common.active_model()
     ds = common.active_dataset()
     acc = accuracy(str(common.active_checkpoint()), common.active_checkpoint().stat().st_mtime)
-except Exception as e:
+except (CheckpointError, DataError, OSError, ValueError) as e:
     st.error(f"This checkpoint cannot be used: {e}")
     st.stop()
 

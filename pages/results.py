@@ -5,112 +5,113 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from core import report, verdict
-from core.forget import ForgetSpec
+from core import queries, tables
+from core.checkpoint import CheckpointError
+from core.data import DataError
+from core.display import describe_forget, display_table, thumbnails
 from core.jobs import JobRequest
-from core.methods import METHODS
+from core.methods import get_method
 from pages import common
 
 st.title("Results")
 store = common.store()
-done = [r for r in store.list(kind="unlearn", status="done") if (r["metrics"] or {}).get("models")]
+done = queries.finished_results(store)
 if not done:
     st.info("No finished unlearning run yet.")
     st.page_link("pages/unlearn.py", label="Go to Unlearn", icon=":material/cleaning_services:")
     st.stop()
 
-ids = [r["id"] for r in done]
+by_id = {rec["id"]: r for rec, r in done}
+ids = list(by_id)
 wanted = st.session_state.get("result_run")
-label = {r["id"]: f"{r['id']} · {r['method']} · {report.describe_forget(r['forget'] or {})}" for r in done}
-run_id = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0, format_func=label.get)
-st.session_state["result_run"] = run_id
-rec = store.get(run_id)
-result = rec["metrics"]
-baselines = report.baselines_for(store, result, exclude=run_id)
+label = {rec["id"]: f"{rec['id']} · {rec['method']} · {describe_forget(rec['forget'] or {})}" for rec, _ in done}
+if wanted not in ids:
+    st.session_state["result_run"] = ids[0]
+run_id = common.bound_selectbox("Run", ids, "result_run", "result_run_choice", format_func=label.get)
+result = by_id[run_id]
+baselines = queries.baselines_for(store, result, exclude=run_id)
 
-u, g = result["models"]["unlearned"], result["models"]["gold"]
+u, g = result.unlearned, result.gold
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Acc(Df) vs gold", f"{100 * u['acc_forget']:.1f}%", f"{100 * result['deltas']['acc_forget']:+.1f} pts",
+c1.metric("Acc(Df) vs gold", f"{100 * u.acc_forget:.1f}%", f"{100 * result.deltas['acc_forget']:+.1f} pts",
           delta_color="off")
-c2.metric("Acc(test)", f"{100 * u['acc_test']:.2f}%", f"{100 * (u['acc_test'] - g['acc_test']):+.2f} pts vs gold",
+c2.metric("Acc(test)", f"{100 * u.acc_test:.2f}%", f"{100 * (u.acc_test - g.acc_test):+.2f} pts vs gold",
           delta_color="off")
-c3.metric("MIA on Df vs gold", f"{100 * u['mia_forget']:.1f}%", f"{100 * result['deltas']['mia']:+.1f} pts",
+c3.metric("MIA on Df vs gold", f"{100 * u.mia_forget:.1f}%", f"{100 * result.deltas['mia']:+.1f} pts",
           delta_color="off")
-tv = result.get("time_vs_gold")
-c4.metric("Time", f"{u['seconds']:.1f}s", f"{tv:.2f}× gold's {g['seconds']:.1f}s" if tv else None, delta_color="off")
+tv = result.time_vs_gold
+c4.metric("Time", f"{result.seconds:.1f}s", f"{tv:.2f}× gold's {g.seconds:.1f}s" if tv else None, delta_color="off")
 verdict_cols = st.columns(4)
-for col, check in zip(verdict_cols, verdict.of_result(result)):
+for col, check in zip(verdict_cols, result.verdict):
     icon = ":green[:material/check_circle:]" if check.passed else ":red[:material/cancel:]"
     col.markdown(f"{icon} **{check.name}**")
     col.caption(check.detail)
-if result.get("streisand"):
+if result.streisand:
     st.warning("Streisand effect: Acc(Df) is far below gold's — the model refuses the forgotten data, which itself "
                "reveals what was forgotten.")
 
 st.subheader("Metrics")
-table = report.models_table(result, baselines)
-st.table(report.display_table(table))
-st.caption("ΔAcc(Df) and ΔMIA are in points against gold. Gold = retrained from scratch without Df (the target). Baselines are the newest finished runs of other "
-           "methods on the same checkpoint and forget set.")
+table = tables.models_table(result, baselines)
+st.table(display_table(table))
+st.caption("ΔAcc(Df) and ΔMIA are in points against gold. Gold = retrained from scratch without Df (the target). "
+           "Baselines are the newest finished runs of other methods on the same checkpoint and forget set.")
 
-forget = {k: v for k, v in result["forget"].items() if k not in ("description", "forget_size", "retain_size")}
-kind = ForgetSpec.from_dict(forget).kind
-missing = [n for n, m in METHODS.items()
-           if n not in baselines and n not in (result["method"], "gold") and kind in m.forget_kinds]
+missing = queries.missing_baselines(store, result)
 if missing:
     with st.expander(f"Run missing baselines ({len(missing)})"):
-        pick = st.multiselect("Methods (their default settings)", missing, default=[])
-        if st.button("Launch baselines", disabled=not pick):
-            req = JobRequest(checkpoint=rec["parent_path"], forget=forget, kind="compare", methods=tuple(pick),
-                             method=",".join(pick))
+        pick = st.multiselect("Methods (their default settings)", missing, default=[], key="baselines")
+        if st.button("Launch baselines", disabled=not pick, key="launch_baselines"):
+            req = JobRequest.compare(result.checkpoint["path"], result.forget.key, pick)
             st.session_state["last_job"] = common.executor().submit(req)
             st.success("Queued. Follow it on the Unlearn page; the table fills in as each finishes.")
 
-bars = report.metric_bars(table)
+bars = tables.metric_bars(table)
 st.subheader("Accuracy and membership inference per model")
 st.altair_chart(alt.Chart(bars).mark_bar().encode(
     x=alt.X("model:N", sort=None, title=None), y=alt.Y("value:Q", axis=alt.Axis(format="%"), title=None),
     color=alt.Color("model:N", sort=None, legend=None),
     opacity=alt.condition(alt.datum.is_gold, alt.value(1.0), alt.value(0.75)),
     stroke=alt.condition(alt.datum.is_gold, alt.value("black"), alt.value(None)), strokeWidth=alt.value(2),
-    column=alt.Column("metric:N", sort=list(report.METRIC_LABELS.values()), title=None),
+    column=alt.Column("metric:N", sort=list(tables.METRIC_LABELS.values()), title=None),
     tooltip=["model", "metric", alt.Tooltip("value:Q", format=".2%")]).properties(width=150, height=220))
 
-if result["method"] in report.GAMMA_METHODS:
-    st.subheader(f"{result['method']} against γ (the paper's Fig. 4)")
-    sweep = report.gamma_runs(store, result)
-    if len(sweep) < 2:
-        st.caption("One γ so far. *Sweep γ* on the Unlearn page runs several; every finished run on this checkpoint "
-                   "and forget set shows here.")
+sweep = get_method(result.method).sweep
+if sweep is not None:
+    st.subheader(f"{result.method} against {sweep.label} (the paper's Fig. 4)")
+    frame = tables.sweep_frame(queries.sweep_results(store, result), sweep.option)
+    if len(frame) < 2:
+        st.caption(f"One {sweep.label} so far. *Sweep {sweep.label}* on the Unlearn page runs several; every "
+                   "finished run on this checkpoint and forget set shows here.")
     else:
-        lines, gold_levels = report.gamma_lines(sweep)
-        x = alt.X("gamma:Q", scale=alt.Scale(type="log", nice=False), title="γ")
-        curve = alt.Chart(lines).mark_line(point=True).encode(
-            x=x, y=alt.Y("value:Q", axis=alt.Axis(format="%"), title=None), color=alt.Color("metric:N"),
-            tooltip=[alt.Tooltip("gamma:Q", title="γ"), "metric", alt.Tooltip("value:Q", format=".2%")])
+        lines, gold_levels = tables.sweep_lines(frame)
+        x = alt.X("value:Q", scale=alt.Scale(type="log" if sweep.log_scale else "linear", nice=False),
+                  title=sweep.label)
+        chart = alt.Chart(lines).mark_line(point=True).encode(
+            x=x, y=alt.Y("level:Q", axis=alt.Axis(format="%"), title=None), color=alt.Color("metric:N"),
+            tooltip=[alt.Tooltip("value:Q", title=sweep.label), "metric", alt.Tooltip("level:Q", format=".2%")])
         rules = alt.Chart(gold_levels).mark_rule(strokeDash=[6, 4]).encode(
-            y="value:Q", color=alt.Color("metric:N"), tooltip=["metric", alt.Tooltip("value:Q", format=".2%")])
-        st.altair_chart(curve + rules, width="stretch")
-        passing = ", ".join(f"{g:g}" for g in sweep.loc[sweep["passes"], "gamma"]) or "none yet"
-        st.caption("The newest finished run per γ; dashed lines are gold's levels. Acc(test) is over the retained "
-                   f"classes when classes are forgotten. γ values that pass every check against gold: {passing}.")
-        shown = sweep[["gamma", "weights reset", "Acc(Df)", "Acc(test)", "MIA(Df)", "ΔMIA", "time ÷ gold", "misses"]]
-        st.table(shown.set_index("gamma").style.format(
+            y="level:Q", color=alt.Color("metric:N"), tooltip=["metric", alt.Tooltip("level:Q", format=".2%")])
+        st.altair_chart(chart + rules, width="stretch")
+        passing = ", ".join(f"{v:g}" for v in frame.loc[frame["passes"], "value"]) or "none yet"
+        st.caption("The newest finished run per value; dashed lines are gold's levels. Acc(test) is over the retained "
+                   f"classes when classes are forgotten. {sweep.label} values that pass every check against gold: "
+                   f"{passing}.")
+        shown = frame[["value", "weights reset", "Acc(Df)", "Acc(test)", "MIA(Df)", "ΔMIA", "time ÷ gold", "misses"]]
+        st.table(shown.rename(columns={"value": sweep.option}).set_index(sweep.option).style.format(
             {"weights reset": "{:.2%}", "Acc(Df)": "{:.2%}", "Acc(test)": "{:.2%}", "MIA(Df)": "{:.2%}",
              "ΔMIA": lambda v: f"{100 * v:+.2f}", "time ÷ gold": "{:.3f}"}, na_rep="—"))
 
 left, right = st.columns(2)
-classes = result.get("classes") or []
 with left:
     st.subheader("Per-class test accuracy")
-    pc = report.per_class(result, classes)
+    pc = tables.per_class(result)
     st.altair_chart(alt.Chart(pc).mark_bar().encode(
-        x=alt.X("class:N", sort=None), xOffset=alt.XOffset("model:N", sort=list(report.MODEL_ORDER)),
-        y=alt.Y("accuracy:Q", axis=alt.Axis(format="%")), color=alt.Color("model:N", sort=list(report.MODEL_ORDER)),
+        x=alt.X("class:N", sort=None), xOffset=alt.XOffset("model:N", sort=list(tables.MODEL_ORDER)),
+        y=alt.Y("accuracy:Q", axis=alt.Axis(format="%")), color=alt.Color("model:N", sort=list(tables.MODEL_ORDER)),
         tooltip=["class", "model", alt.Tooltip("accuracy:Q", format=".2%")]), width="stretch")
 with right:
     st.subheader("Weights changed per layer")
-    pl = report.per_layer(result)
+    pl = tables.per_layer(result)
     if pl.empty:
         st.caption("No per-layer record for this run.")
     else:
@@ -119,31 +120,32 @@ with right:
             tooltip=["layer", alt.Tooltip("fraction:Q", format=".3%"), "count"]), width="stretch")
 
 st.subheader("What an attacker sees: loss and entropy on Df against unseen test data")
-dist = report.distributions(result)
+dist = tables.distributions(result)
 if dist.empty:
     st.caption("This run has no distribution record.")
 else:
-    feature = st.radio("Feature", ["loss", "entropy"], horizontal=True)
+    feature = st.radio("Feature", ["loss", "entropy"], horizontal=True, key="feature")
     d = dist[dist["feature"] == feature]
     st.altair_chart(alt.Chart(d).transform_density(
         "log10 value", groupby=["model", "set"], as_=["log10 value", "density"]).mark_area(opacity=0.45).encode(
         x=alt.X("log10 value:Q", title=f"log10 {feature}"), y=alt.Y("density:Q", stack=None),
-        color=alt.Color("set:N"), row=alt.Row("model:N", sort=list(report.MODEL_ORDER), title=None)
+        color=alt.Color("set:N"), row=alt.Row("model:N", sort=list(tables.MODEL_ORDER), title=None)
     ).properties(height=120, width=600))
     st.caption("The closer the Df curve of the unlearned model is to gold's, the less an attacker can tell it was "
                "ever trained on. The MIA column uses the entropy; the loss AUC uses the loss.")
 
 st.subheader("Forgotten images: predictions before and after")
-ex = result.get("forget_examples")
+ex = result.forget_examples
 if ex:
     try:
-        _, card = common.model(result["checkpoint"]["path"], 0.0)
+        _, card = common.model(result.checkpoint["path"], 0.0)
         ds = common.dataset(card["dataset"], card.get("data_path"))
+    except (CheckpointError, DataError, OSError) as e:
+        st.caption(f"The images cannot be shown: {e}")
+    else:
         names = ds.classes
         cols = st.columns(8)
-        imgs = report.thumbnails(ds.x_train[ex["indices"]].numpy())
+        imgs = thumbnails(ds.x_train[ex["indices"]].numpy())
         for n, (img, y, o, un, gd) in enumerate(zip(imgs, ex["labels"], ex["original"], ex["unlearned"], ex["gold"])):
             cols[n % 8].image(img, width="stretch", clamp=True,
                               caption=f"true {names[y]} · before {names[o]} · after {names[un]} · gold {names[gd]}")
-    except Exception as e:
-        st.caption(f"The images cannot be shown: {e}")

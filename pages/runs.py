@@ -6,7 +6,9 @@ import json
 
 import streamlit as st
 
-from core import report
+from core.artifacts import artifact_zip, metrics_csv
+from core.result import result_of
+from core.tables import runs_frame
 from pages import common
 
 st.title("Runs")
@@ -16,11 +18,12 @@ if not runs:
     st.info("No runs yet.")
     st.stop()
 
-frame = report.runs_frame(runs)
+results = {rec["id"]: r for rec in runs if (r := result_of(rec)) is not None}
+frame = runs_frame(runs, results)
 c1, c2, c3 = st.columns(3)
-status = c1.multiselect("Status", sorted(frame["status"].unique()))
-method = c2.multiselect("Method", sorted(m for m in frame["method"].dropna().unique()))
-text = c3.text_input("Search (id, dataset, forget set)")
+status = c1.multiselect("Status", sorted(frame["status"].unique()), key="filter_status")
+method = c2.multiselect("Method", sorted(m for m in frame["method"].dropna().unique()), key="filter_method")
+text = c3.text_input("Search (id, dataset, forget set)", key="search")
 view = frame
 if status:
     view = view[view["status"].isin(status)]
@@ -36,32 +39,34 @@ st.caption("Click a column heading to sort.")
 
 if view.empty:
     st.stop()
-run_id = st.selectbox("Run", list(view["id"]), format_func=lambda i: f"{i} · {frame.set_index('id').loc[i, 'method']} · "
-                                                                   f"{frame.set_index('id').loc[i, 'status']}")
+run_id = st.selectbox("Run", list(view["id"]), key="runs_run",
+                      format_func=lambda i: f"{i} · {frame.set_index('id').loc[i, 'method']} · "
+                                            f"{frame.set_index('id').loc[i, 'status']}")
 rec = store.get(run_id)
 b1, b2, b3, b4 = st.columns(4)
-if rec["kind"] == "unlearn" and rec["status"] == "done":
-    if b1.button("Open in Results", type="primary"):
+if run_id in results and rec["kind"] == "unlearn":
+    if b1.button("Open in Results", type="primary", key="open_results"):
         st.session_state["result_run"] = run_id
         st.switch_page("pages/results.py")
 if rec["artifact_path"]:
     try:
-        b2.download_button("Checkpoint (.zip)", report.artifact_zip(rec), file_name=f"{run_id}.zip",
-                           mime="application/zip")
+        b2.download_button("Checkpoint (.zip)", artifact_zip(rec), file_name=f"{run_id}.zip",
+                           mime="application/zip", key="download_checkpoint")
     except FileNotFoundError as e:
         b2.caption(str(e))
 if rec["metrics"]:
     b3.download_button("Metrics (JSON)", json.dumps(rec["metrics"], indent=2, default=str), file_name=f"{run_id}.json",
-                       mime="application/json")
-    b3.download_button("Metrics (CSV)", report.metrics_csv(rec), file_name=f"{run_id}.csv", mime="text/csv")
+                       mime="application/json", key="download_json")
+    b3.download_button("Metrics (CSV)", metrics_csv(rec), file_name=f"{run_id}.csv", mime="text/csv",
+                       key="download_csv")
 with b4:
     if rec["status"] in ("queued", "running"):
-        if st.button("Cancel run"):
+        if st.button("Cancel run", key="cancel_run"):
             common.executor().cancel(run_id)
             st.rerun()
     else:
         sure = st.checkbox("Yes, delete this run and its files", key=f"sure_{run_id}")
-        if st.button("Delete", disabled=not sure):
+        if st.button("Delete", disabled=not sure, key="delete_run"):
             store.delete(run_id)
             st.success(f"Deleted {run_id}.")
             st.rerun()

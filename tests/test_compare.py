@@ -12,7 +12,6 @@ from core.forget import ForgetSpec
 from core.methods import METHODS, MethodError
 from core.methods.deepclean import DeepCleanConfig
 from core.store import RunStore
-from test_train import SHIPPED
 
 ROW_KEYS = {"method", "acc_retain", "acc_forget", "acc_test", "mia_forget", "loss_auc", "js_to_gold", "seconds",
             "time_vs_gold"}
@@ -24,10 +23,10 @@ def shared_home(tmp_path_factory):
     return tmp_path_factory.mktemp("home")
 
 
-def test_compare_shares_gold_and_fisher_and_reuses_finished_runs():
+def test_compare_shares_gold_and_fisher_and_reuses_finished_runs(shipped):
     store = RunStore()
     methods = "deepclean,zero_weights,ssd,gold"
-    r = run_compare(SHIPPED, ForgetSpec.of_classes([0]), methods, {"deepclean": DeepCleanConfig(gamma=2.0)},
+    r = run_compare(shipped, ForgetSpec.of_classes([0]), methods, {"deepclean": DeepCleanConfig(gamma=2.0)},
                     device="cpu", store=store)
     assert [row["method"] for row in r["rows"]] == methods.split(",")
     assert all(ROW_KEYS <= set(row) for row in r["rows"])
@@ -39,7 +38,7 @@ def test_compare_shares_gold_and_fisher_and_reuses_finished_runs():
     assert r["original"]["acc_forget"] == 1.0 and r["gold"]["acc_forget"] == 0.0
     # one gold training, one record per method (gold's row needs none)
     assert len(store.list(kind="gold")) == 1 and len(store.list(kind="unlearn")) == 3
-    again = run_compare(SHIPPED, ForgetSpec.of_classes([0]), methods, {"deepclean": DeepCleanConfig(gamma=2.0)},
+    again = run_compare(shipped, ForgetSpec.of_classes([0]), methods, {"deepclean": DeepCleanConfig(gamma=2.0)},
                         device="cpu", store=store)
     assert [row["cached"] for row in again["rows"]] == [True, True, True, False]
     assert again["gold_run"]["cached"] and len(store.list(kind="unlearn")) == 3
@@ -61,16 +60,16 @@ def test_all_skips_what_cannot_serve_the_forget_set_and_named_methods_are_refuse
         expand_methods("deepclean,nope", "classes")
 
 
-def test_a_failing_method_gets_its_error_row_and_the_rest_still_run():
-    r = run_compare(SHIPPED, ForgetSpec.of_classes([0]), "scrub,ssd", {"scrub": METHODS["scrub"].config(lr=1.0)},
+def test_a_failing_method_gets_its_error_row_and_the_rest_still_run(shipped):
+    r = run_compare(shipped, ForgetSpec.of_classes([0]), "scrub,ssd", {"scrub": METHODS["scrub"].config(lr=1.0)},
                     device="cpu", store=RunStore())
     assert "diverged" in r["rows"][0]["error"] and "error" not in r["rows"][1]
     assert RunStore().list(kind="unlearn", status="failed")[0]["method"] == "scrub"
     assert "failed: MethodError" in table_text(r)
 
 
-def test_compare_cli_writes_csv_and_json(tmp_path, capsys):
-    args = ["compare", "--checkpoint", str(SHIPPED), "--forget-classes", "0", "--methods", "deepclean,lfssd",
+def test_compare_cli_writes_csv_and_json(shipped, tmp_path, capsys):
+    args = ["compare", "--checkpoint", str(shipped), "--forget-classes", "0", "--methods", "deepclean,lfssd",
             "--set", "deepclean.gamma=1.5", "--csv", str(tmp_path / "t.csv"), "--json", str(tmp_path / "t.json"),
             "--device", "cpu"]
     assert main(args) == 0
@@ -82,8 +81,8 @@ def test_compare_cli_writes_csv_and_json(tmp_path, capsys):
     assert (tmp_path / "t.csv").read_text().startswith("method,")
 
 
-def test_compare_cli_refuses_bad_options_before_running(capsys):
-    base = ["compare", "--checkpoint", str(SHIPPED), "--device", "cpu"]
+def test_compare_cli_refuses_bad_options_before_running(shipped, capsys):
+    base = ["compare", "--checkpoint", str(shipped), "--device", "cpu"]
     assert main(base + ["--forget-fraction", "0.1", "--methods", "unsir"]) == 2
     assert "unsir cannot forget 'random'" in capsys.readouterr().err
     assert main(base + ["--forget-classes", "0", "--set", "ssd.alpha=lots"]) == 2
@@ -110,12 +109,12 @@ CASES = [(name, kind) for name, m in METHODS.items() for kind in ("classes", "ra
 
 
 @pytest.mark.parametrize("name,kind", CASES, ids=[f"{n}-{k}" for n, k in CASES])
-def test_every_method_runs_from_the_cli(name, kind, shared_home, monkeypatch, tmp_path):
+def test_every_method_runs_from_the_cli(shipped, name, kind, shared_home, monkeypatch, tmp_path):
     monkeypatch.setenv("DEEPCLEAN_HOME", str(shared_home))
     forget = ["--forget-classes", "0"] if kind == "classes" else ["--forget-fraction", "0.1", "--seed", "0"]
     out = tmp_path / "r.json"
-    assert main(["unlearn", "--checkpoint", str(SHIPPED), *forget, "--method", name, "--device", "cpu",
+    assert main(["unlearn", "--checkpoint", str(shipped), *forget, "--method", name, "--device", "cpu",
                  "--json", str(out)]) == 0
     r = json.loads(out.read_text())
-    assert r["method"] == name and set(r["models"]) == {"original", "unlearned", "gold"}
+    assert r["method"] == name and set(r["models"]) == {"original", "unlearned", "gold"} and "verdict" in r
     assert 0 <= r["models"]["unlearned"]["acc_test"] <= 1

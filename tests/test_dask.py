@@ -8,10 +8,10 @@ import pytest
 
 from core.checkpoint import sha256_file
 from core.forget import ForgetSpec
-from core.jobs import JobRequest, default_executor
+from core.executors import default_executor
+from core.jobs import JobRequest
 from core.store import RunStore
 from test_jobs import CLASS0, LONG, wait_status
-from test_train import SHIPPED
 
 distributed = pytest.importorskip("distributed")
 
@@ -31,23 +31,23 @@ def executor(client):
     return DaskExecutor(store=RunStore(), client=client)
 
 
-def test_jobs_run_on_the_cluster_and_report_through_the_store(cluster):
+def test_jobs_run_on_the_cluster_and_report_through_the_store(shipped, cluster):
     _, client = cluster
     ex = executor(client)
-    a = ex.submit(JobRequest(str(SHIPPED), CLASS0, method="deepclean"))
-    b = ex.submit(JobRequest(str(SHIPPED), ForgetSpec.random(fraction=0.1).to_dict(), method="ssd"))
+    a = ex.submit(JobRequest(str(shipped), CLASS0, method="deepclean"))
+    b = ex.submit(JobRequest(str(shipped), ForgetSpec.random(fraction=0.1).to_dict(), method="ssd"))
     assert ex.wait(a, timeout=180) == "done" and ex.wait(b, timeout=180) == "done"
     rec = ex.store.get(a)
     assert rec["worker_pid"] != os.getpid() and rec["metrics"]["models"]["unlearned"]["acc_forget"] <= 0.02
     assert rec["phase"] == "evaluation"
 
 
-def test_cancellation_and_a_dying_worker_end_the_run(cluster):
+def test_cancellation_and_a_dying_worker_end_the_run(shipped, cluster):
     _, client = cluster
-    before = sha256_file(SHIPPED)
+    before = sha256_file(shipped)
     ex = executor(client)
-    run = ex.submit(JobRequest(str(SHIPPED), CLASS0, method="finetune", config=LONG))
-    queued = ex.submit(JobRequest(str(SHIPPED), CLASS0, method="finetune", config=LONG))
+    run = ex.submit(JobRequest(str(shipped), CLASS0, method="finetune", config=LONG))
+    queued = ex.submit(JobRequest(str(shipped), CLASS0, method="finetune", config=LONG))
     assert ex.cancel(queued) == "cancelled"
     wait_status(ex.store, run, ("running",))
     while ex.store.get(run)["phase"] != "fine-tuning":
@@ -55,7 +55,7 @@ def test_cancellation_and_a_dying_worker_end_the_run(cluster):
     ex.cancel(run)
     assert wait_status(ex.store, run, ("cancelled", "failed", "done"), timeout=60)["status"] == "cancelled"
 
-    victim = ex.submit(JobRequest(str(SHIPPED), CLASS0, method="finetune", config=LONG))
+    victim = ex.submit(JobRequest(str(shipped), CLASS0, method="finetune", config=LONG))
     rec = wait_status(ex.store, victim, ("running",))
     while rec["worker_pid"] is None:
         rec = ex.store.get(victim)
@@ -63,14 +63,14 @@ def test_cancellation_and_a_dying_worker_end_the_run(cluster):
     rec = wait_status(ex.store, victim, ("failed",), timeout=120)
     assert "died" in rec["error"] or "Killed" in rec["error"]
     assert not (ex.store.artifacts / victim).exists()
-    assert sha256_file(SHIPPED) == before
+    assert sha256_file(shipped) == before
 
 
-def test_gpu_jobs_ask_for_a_gpu_and_the_address_selects_dask(monkeypatch, cluster):
+def test_gpu_jobs_ask_for_a_gpu_and_the_address_selects_dask(shipped, monkeypatch, cluster):
     from core.dask_executor import DaskExecutor, resources_for
 
-    assert resources_for(JobRequest(str(SHIPPED), CLASS0, device="cuda")) == {"GPU": 1}
-    assert resources_for(JobRequest(str(SHIPPED), CLASS0, device="cpu")) is None
+    assert resources_for(JobRequest(str(shipped), CLASS0, device="cuda")) == {"GPU": 1}
+    assert resources_for(JobRequest(str(shipped), CLASS0, device="cpu")) is None
     c, _ = cluster
     monkeypatch.setenv("DEEPCLEAN_DASK_ADDRESS", c.scheduler_address)
     ex = default_executor(RunStore())

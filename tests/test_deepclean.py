@@ -4,7 +4,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from core.data import Recipe
-from core.methods.base import UnlearnTask, adam_cosine
+from core.methods.base import UnlearnTask
+from core.methods.training import adam_cosine
 from core.methods.deepclean import DeepCleanConfig, fisher_ratio, gamma_curve, importances, run, selection
 from core.models import build_model
 from core.train import TrainConfig

@@ -10,11 +10,9 @@ from core.checkpoint import sha256_file
 from core.forget import ForgetSpec
 from core.jobs import JobRequest, LocalExecutor, execute
 from core.methods import MethodError
-from core.report import eta_seconds
-from core.runtime import Cancelled
-from core.store import RunStore
-from core.workflows import store_progress
-from test_train import SHIPPED
+from core.display import eta_seconds
+from core.progress import Cancelled
+from core.store import ActiveRun, RunStore
 
 CLASS0 = ForgetSpec.of_classes([0]).to_dict()
 LONG = {"epochs": 500}  # fine-tuning long enough to be caught running
@@ -29,9 +27,9 @@ def wait_status(store, run_id, wanted, timeout=120):
     return store.get(run_id)
 
 
-def test_jobs_run_in_worker_processes_in_order():
+def test_jobs_run_in_worker_processes_in_order(shipped):
     ex = LocalExecutor(RunStore(), workers=1)
-    ids = [ex.submit(JobRequest(str(SHIPPED), CLASS0, method=m)) for m in ("zero_weights", "ssd", "deepclean")]
+    ids = [ex.submit(JobRequest(str(shipped), CLASS0, method=m)) for m in ("zero_weights", "ssd", "deepclean")]
     assert [ex.store.get(i)["status"] for i in ids] == ["queued"] * 3  # submit returns at once
     assert [ex.wait(i, timeout=240) for i in ids] == ["done"] * 3
     recs = [ex.store.get(i) for i in ids]
@@ -42,11 +40,11 @@ def test_jobs_run_in_worker_processes_in_order():
     assert (ex.store.home / "logs" / f"{ids[0]}.log").is_file()
 
 
-def test_cancel_queued_and_running_jobs_and_a_killed_worker_fails_cleanly():
-    before = sha256_file(SHIPPED)
+def test_cancel_queued_and_running_jobs_and_a_killed_worker_fails_cleanly(shipped):
+    before = sha256_file(shipped)
     ex = LocalExecutor(RunStore(), workers=1)
-    running = ex.submit(JobRequest(str(SHIPPED), CLASS0, method="finetune", config=LONG))
-    waiting = ex.submit(JobRequest(str(SHIPPED), CLASS0, method="finetune", config=LONG))
+    running = ex.submit(JobRequest(str(shipped), CLASS0, method="finetune", config=LONG))
+    waiting = ex.submit(JobRequest(str(shipped), CLASS0, method="finetune", config=LONG))
     assert ex.cancel(waiting) == "cancelled"
     wait_status(ex.store, running, ("running",))
     while ex.store.get(running)["phase"] != "fine-tuning":
@@ -57,32 +55,32 @@ def test_cancel_queued_and_running_jobs_and_a_killed_worker_fails_cleanly():
     assert not (ex.store.artifacts / running).exists()
     assert ex.wait(waiting) == "cancelled" and ex.store.get(waiting)["started_at"] is None
 
-    victim = ex.submit(JobRequest(str(SHIPPED), CLASS0, method="finetune", config=LONG))
+    victim = ex.submit(JobRequest(str(shipped), CLASS0, method="finetune", config=LONG))
     wait_status(ex.store, victim, ("running",))
     os.kill(ex.worker_pid(victim), signal.SIGKILL)
     rec = wait_status(ex.store, victim, ("failed",), timeout=30)
     assert "killed by signal 9" in rec["error"]
     assert not (ex.store.artifacts / victim).exists()
-    assert ex.wait(ex.submit(JobRequest(str(SHIPPED), CLASS0, method="zero_weights")), timeout=120) == "done"
-    assert sha256_file(SHIPPED) == before
+    assert ex.wait(ex.submit(JobRequest(str(shipped), CLASS0, method="zero_weights")), timeout=120) == "done"
+    assert sha256_file(shipped) == before
 
 
-def test_requests_that_cannot_run_are_refused_before_queueing():
+def test_requests_that_cannot_run_are_refused_before_queueing(shipped):
     ex = LocalExecutor(RunStore())
     with pytest.raises(MethodError, match="unsir cannot forget 'random'"):
-        ex.submit(JobRequest(str(SHIPPED), ForgetSpec.random(fraction=0.1).to_dict(), method="unsir"))
+        ex.submit(JobRequest(str(shipped), ForgetSpec.random(fraction=0.1).to_dict(), method="unsir"))
     with pytest.raises(MethodError, match="unknown method"):
-        ex.submit(JobRequest(str(SHIPPED), CLASS0, kind="compare", methods=("ssd", "nope")))
+        ex.submit(JobRequest(str(shipped), CLASS0, kind="compare", methods=("ssd", "nope")))
     with pytest.raises(ValueError, match="option gamma: 'lots' is not a valid float"):
-        ex.submit(JobRequest(str(SHIPPED), CLASS0, method="deepclean", config={"gamma": "lots"}))
+        ex.submit(JobRequest(str(shipped), CLASS0, method="deepclean", config={"gamma": "lots"}))
     with pytest.raises(ValueError, match="unknown job kind"):
-        JobRequest(str(SHIPPED), CLASS0, kind="sweep-everything")
+        JobRequest(str(shipped), CLASS0, kind="sweep-everything")
     assert ex.store.list() == []
 
 
-def test_a_bad_config_fails_on_its_record_in_process():
+def test_a_bad_config_fails_on_its_record_in_process(shipped):
     store = RunStore()
-    req = JobRequest(str(SHIPPED), CLASS0, method="deepclean", config={"gamma": "lots"})
+    req = JobRequest(str(shipped), CLASS0, method="deepclean", config={"gamma": "lots"})
     run_id = store.create("unlearn", method="deepclean", forget=CLASS0)
     from dataclasses import asdict
 
@@ -94,7 +92,7 @@ def test_store_cancel_flag_reaches_the_progress_callback():
     store = RunStore()
     run_id = store.create("unlearn", method="deepclean")
     store.start(run_id)
-    report = store_progress(store, run_id, lambda *a: None)
+    report = ActiveRun(store, run_id).progress(lambda *a: None)
     report("fine-tuning", 0.5)
     store.request_cancel(run_id)
     time.sleep(0.3)  # progress is written at most ~4 times a second
@@ -106,6 +104,7 @@ def test_restart_marks_unfinished_runs_interrupted_and_eta_follows_the_phase():
     store = RunStore()
     a, b, c, d = (store.create("unlearn", method="deepclean") for _ in range(4))
     store.start(a, worker_pid=2**22 + 12345)  # a worker that no longer exists
+    store.start(c)
     store.finish(c)
     store.start(d, worker_pid=os.getpid())  # a worker still alive: left to finish
     assert sorted(LocalExecutor(store).recover()) == sorted([a, b])
@@ -116,7 +115,7 @@ def test_restart_marks_unfinished_runs_interrupted_and_eta_follows_the_phase():
     assert eta_seconds({"progress": 0.0, "phase_started_at": 100.0}, now=110.0) is None
 
 
-def test_an_unusable_home_or_a_full_disk_gets_a_clear_message(tmp_path, monkeypatch):
+def test_an_unusable_home_or_a_full_disk_gets_a_clear_message(shipped, tmp_path, monkeypatch):
     import errno
 
     from core.checkpoint import CheckpointError, atomic_write_bytes
@@ -139,6 +138,6 @@ def test_an_unusable_home_or_a_full_disk_gets_a_clear_message(tmp_path, monkeypa
 
     monkeypatch.setenv("DEEPCLEAN_HOME", str(blocker / "home"))
     st.cache_resource.clear()
-    at = AppTest.from_file(str(SHIPPED.parents[1] / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(shipped.parents[1] / "app.py"), default_timeout=60).run()
     assert not at.exception and "DEEPCLEAN_HOME" in at.error[0].value
     st.cache_resource.clear()

@@ -10,7 +10,6 @@ from streamlit.testing.v1 import AppTest
 from core.forget import ForgetSpec
 from core.jobs import JobRequest
 from core.store import RunStore
-from test_train import SHIPPED
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 SESSIONS = 8
@@ -26,7 +25,7 @@ def session(k: int) -> AppTest:
     return at
 
 
-def test_eight_sessions_and_four_threads_launch_jobs_and_every_one_completes_in_order():
+def test_eight_sessions_and_four_threads_launch_jobs_and_every_one_completes_in_order(shipped):
     st.cache_resource.clear()
     from pages import common
 
@@ -44,7 +43,7 @@ def test_eight_sessions_and_four_threads_launch_jobs_and_every_one_completes_in_
 
     def submit(k: int) -> None:
         barrier.wait()
-        rid = ex.submit(JobRequest(str(SHIPPED), ForgetSpec.of_classes([k % 10]).to_dict(), method="zero_weights"))
+        rid = ex.submit(JobRequest(str(shipped), ForgetSpec.of_classes([k % 10]).to_dict(), method="zero_weights"))
         with lock:
             more.append(rid)
 

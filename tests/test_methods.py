@@ -8,10 +8,11 @@ import torch
 
 from core.forget import ForgetSpec
 from core.methods import METHODS, MethodError, get_method
-from core.methods.base import random_other_labels
+from core.gold import gold_model
 from core.methods.salun import top_fraction_masks
-from core.unlearn import gold_model, prepare, run_unlearn
-from test_train import SHIPPED
+from core.methods.training import last_linear, random_other_labels
+from core.prepare import prepare
+from core.unlearn import run_unlearn
 
 # Reference defaults assume CIFAR-sized data: on digits' 1,347 training images they take only a handful of
 # steps (bad teacher: 2 batches of 256) or too small a rate to move (SCRUB's 5e-4). These say how to
@@ -30,35 +31,35 @@ DEFAULT_DROP = 0.05
 
 
 @pytest.fixture(scope="module")
-def class0():
+def class0(shipped):
     spec = ForgetSpec.of_classes([0])
-    prep = prepare(SHIPPED, spec, device="cpu")
+    prep = prepare(shipped, spec, device="cpu")
     return spec, prep, gold_model(prep, None)
 
 
 @pytest.fixture(scope="module")
-def random10():
+def random10(shipped):
     spec = ForgetSpec.random(fraction=0.1, seed=0)
-    prep = prepare(SHIPPED, spec, device="cpu")
+    prep = prepare(shipped, spec, device="cpu")
     return spec, prep, gold_model(prep, None)
 
 
 def run(fixture, name, small_data=True):
     spec, prep, gold = fixture
     cfg = get_method(name).config(**(SMALL_DATA.get(name, {}) if small_data else {}))
-    return run_unlearn(SHIPPED, spec, name, cfg, prepared=prep, gold=gold)
+    return run_unlearn(prep.checkpoint, spec, name, cfg, prepared=prep, gold=gold)
 
 
 @pytest.mark.parametrize("name", [n for n, m in METHODS.items() if "classes" in m.forget_kinds])
 def test_class_forgetting_moves_the_expected_way(class0, name):
     r = run(class0, name)
-    o, u = r["models"]["original"], r["models"]["unlearned"]
-    assert o["acc_forget"] == 1.0
+    o, u = r.original, r.unlearned
+    assert o.acc_forget == 1.0
     if name in PASSIVE:
-        assert r["weights_changed_fraction"] > 0.1
+        assert r.weights_changed_fraction > 0.1
     else:
-        assert u["acc_forget"] <= 0.3, f"{name} kept {u['acc_forget']:.0%} of the forgotten class"
-    drop = o["acc_test_retained_classes"] - u["acc_test_retained_classes"]
+        assert u.acc_forget <= 0.3, f"{name} kept {u.acc_forget:.0%} of the forgotten class"
+    drop = o.judged_test - u.judged_test
     assert drop <= RETAINED_DROP.get(name, DEFAULT_DROP), f"{name} lost {drop:.1%} on the retained classes"
 
 
@@ -77,20 +78,20 @@ def test_passive_methods_raise_the_forget_loss(class0):
 @pytest.mark.parametrize("name", [n for n, m in METHODS.items() if "random" in m.forget_kinds])
 def test_random_forgetting_keeps_the_model_useful(random10, name):
     r = run(random10, name, small_data=False)
-    o, u = r["models"]["original"], r["models"]["unlearned"]
-    assert o["acc_test"] - u["acc_test"] <= 0.05, f"{name}: test accuracy {o['acc_test']:.3f} → {u['acc_test']:.3f}"
-    assert all(np.isfinite(v) for k, v in u.items() if k != "per_class_test")
+    o, u = r.original, r.unlearned
+    assert o.acc_test - u.acc_test <= 0.05, f"{name}: test accuracy {o.acc_test:.3f} → {u.acc_test:.3f}"
+    assert all(np.isfinite(v) for k, v in u.to_dict().items() if k != "per_class_test")
 
 
-def test_unsir_refuses_random_samples_before_it_starts():
+def test_unsir_refuses_random_samples_before_it_starts(shipped):
     with pytest.raises(MethodError, match="serves only classes"):
-        run_unlearn(SHIPPED, ForgetSpec.random(fraction=0.1), "unsir")
+        run_unlearn(shipped, ForgetSpec.random(fraction=0.1), "unsir")
 
 
-def test_a_diverging_method_fails_with_advice(class0):
+def test_a_diverging_method_fails_with_advice(shipped, class0):
     spec, prep, gold = class0
     with pytest.raises(MethodError, match="diverged.*Lower its learning rate"):
-        run_unlearn(SHIPPED, spec, "scrub", get_method("scrub").config(lr=1.0), prepared=prep, gold=gold)
+        run_unlearn(shipped, spec, "scrub", get_method("scrub").config(lr=1.0), prepared=prep, gold=gold)
 
 
 def test_random_other_labels_never_keep_the_true_label(class0):
@@ -109,8 +110,6 @@ def test_saliency_mask_takes_exactly_the_top_fraction_even_among_ties():
 
 def test_fisher_forgetting_zeroes_the_forgotten_head_row_in_mean(class0):
     spec, prep, gold = class0
-    from core.methods.base import last_linear
-
     model, _ = get_method("fisher_forgetting").run(copy.deepcopy(prep.model), prep.task,
                                                    get_method("fisher_forgetting").config())
     row = last_linear(model).weight[0]

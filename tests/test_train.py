@@ -7,9 +7,8 @@ from core.checkpoint import sha256_file
 from core.evaluate import accuracy
 from core.models import build_model
 from core.train import TrainConfig, train
-from core.workflows import evaluate_checkpoint
+from core.predict import evaluate_checkpoint
 
-SHIPPED = paths.CHECKPOINT_DIR / "digits_cnn_small.safetensors"
 
 
 def _train(digits, seed):
@@ -33,9 +32,9 @@ def test_recipe_fills_what_the_config_leaves_empty(digits):
     assert cfg.epochs == 5 and cfg.milestones == digits.recipe.milestones and cfg.lr_decay == digits.recipe.lr_decay
 
 
-def test_shipped_checkpoint_reaches_97_percent_and_matches_its_card():
-    card = json.loads(SHIPPED.with_suffix(".json").read_text())
-    assert card["sha256"] == sha256_file(SHIPPED)
-    result = evaluate_checkpoint(SHIPPED, device="cpu")
+def test_shipped_checkpoint_reaches_97_percent_and_matches_its_card(shipped):
+    card = json.loads(shipped.with_suffix(".json").read_text())
+    assert card["sha256"] == sha256_file(shipped)
+    result = evaluate_checkpoint(shipped, device="cpu")
     assert result["acc_test"] >= 0.97
     assert abs(result["acc_test"] - card["accuracy"]["test"]) < 1e-9

@@ -2,14 +2,14 @@
 
 import pytest
 
+from core.config import ConfigError
+from core.result import ModelMetrics, UnlearnResult
 from core.verdict import Tolerances, checks, of_result, text, to_dict
 
 
 def _m(acc_forget, acc_test, mia, retained=None):
-    m = {"acc_forget": acc_forget, "acc_test": acc_test, "mia_forget": mia}
-    if retained is not None:
-        m["acc_test_retained_classes"] = retained
-    return m
+    return ModelMetrics(acc_retain=1.0, acc_forget=acc_forget, acc_test=acc_test, mia_forget=mia, loss_auc=0.5,
+                        js_to_gold=0.0, seconds=0.0, acc_test_retained_classes=retained)
 
 
 def _passed(cs):
@@ -38,10 +38,18 @@ def test_no_time_means_no_speed_check_and_tolerances_are_configurable():
     assert [c.name for c in cs] == ["forgotten", "kept", "private"] and all(c.passed for c in cs)
 
 
+def test_tolerances_declare_their_limits():
+    with pytest.raises(ConfigError, match="mia must be >= 0; got -0.01"):
+        Tolerances(mia=-0.01)
+
+
 def test_of_result_reads_the_unlearn_json_and_reports_the_figures():
-    result = {"forget": {"kind": "classes", "classes": [0]}, "time_vs_gold": 0.17,
-              "models": {"unlearned": _m(0.0, 0.8867, 0.5038, retained=0.9852),
-                         "gold": _m(0.0, 0.8889, 0.0226, retained=0.9877)}}
+    stored = {"method": "deepclean", "forget": {"kind": "classes", "classes": [0]}, "seconds_standalone": 0.17,
+              "models": {"original": _m(1.0, 0.98, 0.9, retained=0.98).to_dict(),
+                         "unlearned": _m(0.0, 0.8867, 0.5038, retained=0.9852).to_dict(),
+                         "gold": {**_m(0.0, 0.8889, 0.0226, retained=0.9877).to_dict(), "seconds": 1.0}}}
+    result = UnlearnResult.from_dict(stored)
+    assert result.time_vs_gold == 0.17
     cs = of_result(result)
     assert _passed(cs) == {"forgotten": True, "kept": True, "private": False, "fast": True}
     d = to_dict(cs)

@@ -16,25 +16,27 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from ..config import param
+from ..config import Config, param
 from ..runtime import iter_batches, subsample
-from .base import Method, UnlearnTask, concat, train_mode
+from .base import Method, UnlearnTask
+from .training import concat, train_mode
 
 
 @dataclass(frozen=True)
-class BadTeacherConfig:
+class BadTeacherConfig(Config):
     """Bad teacher's hyperparameters (the reference code's defaults)."""
 
-    epochs: int = param(1, "distillation epochs")
-    lr: float = param(1e-4, "Adam learning rate")
-    temperature: float = param(1.0, "KL temperature T")
-    retain_fraction: float = param(0.3, "fraction of Dr distilled from the competent teacher")
-    batch_size: int = param(256, "mini-batch size")
-    seed: int = param(0, "seed for the Dr subset, the incompetent teacher and shuffling")
+    epochs: int = param(1, "distillation epochs", low=0)
+    lr: float = param(1e-4, "Adam learning rate", low=0, low_open=True)
+    temperature: float = param(1.0, "KL temperature T", low=0, low_open=True)
+    retain_fraction: float = param(0.3, "fraction of Dr distilled from the competent teacher", low=0, high=1,
+                                   low_open=True)
+    batch_size: int = param(256, "mini-batch size", low=1)
+    seed: int = param(0, "seed for the Dr subset, the incompetent teacher and shuffling", low=0)
 
 
 def run(model: nn.Module, task: UnlearnTask, cfg: BadTeacherConfig):
-    from ..workflows import fresh_model
+    from ..cards import fresh_model
 
     good = copy.deepcopy(model).eval()
     bad = fresh_model(task.card, cfg.seed).to(task.device).eval()

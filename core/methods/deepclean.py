@@ -9,30 +9,37 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import nn
 
-from ..config import param
-from .base import Method, UnlearnTask, adam_cosine
+from ..config import Config, param
+from .base import Method, Sweep, UnlearnTask
+from .training import adam_cosine
 
 # The paper's thresholds: 2.0 when forgetting classes, 1.1 when forgetting random samples.
 GAMMA_CLASSES = 2.0
 GAMMA_SAMPLES = 1.1
+# The γ-curve's values on the command line (the paper's Fig. 3 spans these).
 GAMMA_GRID = (0.5, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 100.0)
+# The slider's range on the Unlearn page, and the values a sweep tries unless told otherwise.
+GAMMA_RANGE = (0.5, 10.0)
+GAMMA_SWEEP = (1.1, 1.5, 2.0, 2.5, 3.0)
 
 
 @dataclass(frozen=True)
-class DeepCleanConfig:
+class DeepCleanConfig(Config):
     """DeepClean's hyperparameters (the paper's defaults)."""
 
-    gamma: float | None = param(None, "threshold γ on I_Df/I_Dr (empty: 2.0 for classes, 1.1 for samples)")
-    epochs: int | None = param(None, "fine-tuning epochs on Dr (empty: the dataset's, 1 MNIST, 3 CIFAR)")
-    lr: float = param(1e-3, "Adam learning rate of the fine-tuning (cosine-annealed)")
-    batch_size: int = param(64, "fine-tuning mini-batch size")
-    fisher_batch_size: int = param(128, "batch size of the Fisher passes (memory, not result)")
-    retain_samples: int | None = param(None, "Dr samples the retain Fisher uses (empty: all of Dr)")
-    seed: int = param(0, "seed for the retain sample and the fine-tuning order")
+    gamma: float | None = param(None, "threshold γ on I_Df/I_Dr (empty: 2.0 for classes, 1.1 for samples)",
+                                low=0, low_open=True)
+    epochs: int | None = param(None, "fine-tuning epochs on Dr (empty: the dataset's, 1 MNIST, 3 CIFAR)", low=0)
+    lr: float = param(1e-3, "Adam learning rate of the fine-tuning (cosine-annealed)", low=0, low_open=True)
+    batch_size: int = param(64, "fine-tuning mini-batch size", low=1)
+    fisher_batch_size: int = param(128, "batch size of the Fisher passes (memory, not result)", low=1)
+    retain_samples: int | None = param(None, "Dr samples the retain Fisher uses (empty: all of Dr)", low=1)
+    seed: int = param(0, "seed for the retain sample and the fine-tuning order", low=0)
 
 
 def fisher_ratio(i_forget: torch.Tensor, i_retain: torch.Tensor) -> torch.Tensor:
@@ -71,7 +78,7 @@ def layer_counts(masks: dict[str, torch.Tensor]) -> dict[str, dict[str, int]]:
     return {n: {"selected": int(m.sum()), "total": m.numel()} for n, m in masks.items()}
 
 
-def gamma_curve(i_f: dict, i_r: dict, gammas=GAMMA_GRID) -> list[dict]:
+def gamma_curve(i_f: dict, i_r: dict, gammas: Sequence[float] = GAMMA_GRID) -> list[dict]:
     """For each γ: weights selected in total and per parameter tensor (the paper's Fig. 3)."""
     ratios = {n: fisher_ratio(i_f[n], i_r[n]) for n in i_f}
     total = sum(r.numel() for r in ratios.values())
@@ -108,16 +115,27 @@ def reset_and_finetune(model: nn.Module, task: UnlearnTask, cfg: DeepCleanConfig
     return model, info
 
 
+def curve(model: nn.Module, task: UnlearnTask, cfg: DeepCleanConfig, gammas: Sequence[float]) -> list[dict]:
+    """The γ-curve of the original model on this task, from its (shared) Fisher passes."""
+    return gamma_curve(*importances(model, task, cfg), gammas)
+
+
 def run(model: nn.Module, task: UnlearnTask, cfg: DeepCleanConfig):
     return reset_and_finetune(model, task, cfg, finetune=True)
 
+
+# γ is what DeepClean is tuned by; zero weights shares it.
+GAMMA = Sweep(option="gamma", label="threshold γ", low=GAMMA_RANGE[0], high=GAMMA_RANGE[1], values=GAMMA_SWEEP,
+              default=default_gamma, curve=curve, grid=GAMMA_GRID)
 
 METHOD = Method(
     name="deepclean",
     run=run,
     config=DeepCleanConfig,
     summary="reset weights with I_Df/I_Dr > γ, fine-tune only them on Dr",
+    citation="DeepClean (seed paper), Eq. 1–2",
     needs_labels=True,
     needs_retain="yes",
-    citation="DeepClean (seed paper), Eq. 1–2",
+    importance=("fisher",),
+    sweep=GAMMA,
 )

@@ -6,18 +6,19 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..config import param
-from .base import Method, UnlearnTask, adam_cosine
+from ..config import Config, param
+from .base import Method, UnlearnTask
+from .training import adam_cosine
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(Config):
     """Fine-tuning on Dr (DeepClean's optimiser: Adam, cosine schedule)."""
 
-    epochs: int | None = param(None, "epochs on Dr (empty: the dataset's fine-tuning epochs)")
-    lr: float = param(1e-3, "Adam learning rate (cosine-annealed)")
-    batch_size: int = param(64, "mini-batch size")
-    seed: int = param(0, "shuffling seed")
+    epochs: int | None = param(None, "epochs on Dr (empty: the dataset's fine-tuning epochs)", low=0)
+    lr: float = param(1e-3, "Adam learning rate (cosine-annealed)", low=0, low_open=True)
+    batch_size: int = param(64, "mini-batch size", low=1)
+    seed: int = param(0, "shuffling seed", low=0)
 
 
 def run(model: nn.Module, task: UnlearnTask, cfg: FinetuneConfig):

@@ -15,22 +15,23 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..config import param
-from .base import Method, UnlearnTask, last_linear
+from ..config import Config, param
+from .base import Method, UnlearnTask
+from .training import last_linear
 
 
 @dataclass(frozen=True)
-class FisherForgettingConfig:
+class FisherForgettingConfig(Config):
     """Fisher forgetting's hyperparameters (the SSD repository's defaults)."""
 
-    alpha: float = param(1e-6, "noise scale α: variance α/I_Dr")
-    max_variance: float = param(1e3, "clamp of 1/I_Dr for hidden weights")
-    max_variance_head: float = param(1e2, "clamp of 1/I_Dr for the classifier head")
-    boost: float = param(10.0, "variance factor for the head and 1-D parameters")
-    forgotten_row_variance: float = param(1e-4, "variance of the forgotten classes' head rows (mean 0)")
-    fisher_batch_size: int = param(128, "batch size of the Fisher pass (memory, not result)")
-    retain_samples: int | None = param(None, "Dr samples the Fisher uses (empty: all of Dr)")
-    seed: int = param(0, "seed for the Dr sample and the noise")
+    alpha: float = param(1e-6, "noise scale α: variance α/I_Dr", low=0)
+    max_variance: float = param(1e3, "clamp of 1/I_Dr for hidden weights", low=0, low_open=True)
+    max_variance_head: float = param(1e2, "clamp of 1/I_Dr for the classifier head", low=0, low_open=True)
+    boost: float = param(10.0, "variance factor for the head and 1-D parameters", low=0)
+    forgotten_row_variance: float = param(1e-4, "variance of the forgotten classes' head rows (mean 0)", low=0)
+    fisher_batch_size: int = param(128, "batch size of the Fisher pass (memory, not result)", low=1)
+    retain_samples: int | None = param(None, "Dr samples the Fisher uses (empty: all of Dr)", low=1)
+    seed: int = param(0, "seed for the Dr sample and the noise", low=0)
 
 
 def run(model: nn.Module, task: UnlearnTask, cfg: FisherForgettingConfig):
@@ -67,4 +68,5 @@ METHOD = Method(
     config=FisherForgettingConfig,
     summary="scramble weights with noise of variance α/I_Dr (Fisher diagonal on Dr)",
     citation="Golatkar et al., Eternal Sunshine of the Spotless Net, CVPR 2020",
+    importance=("fisher",),
 )

@@ -6,20 +6,20 @@ from dataclasses import dataclass, replace
 
 from torch import nn
 
-from ..config import param
+from ..config import Config, param
 from .base import Method, UnlearnTask
 
 
 @dataclass(frozen=True)
-class GoldConfig:
+class GoldConfig(Config):
     """Gold retraining: the original recipe, optionally with another seed."""
 
-    seed: int | None = param(None, "initialisation and shuffling seed (empty: the original model's)")
+    seed: int | None = param(None, "initialisation and shuffling seed (empty: the original model's)", low=0)
 
 
 def run(model: nn.Module, task: UnlearnTask, cfg: GoldConfig):
+    from ..cards import fresh_model
     from ..train import train
-    from ..workflows import fresh_model
 
     tcfg = task.train_config if cfg.seed is None else replace(task.train_config, seed=cfg.seed)
     fresh = fresh_model(task.card, tcfg.seed)
@@ -33,4 +33,5 @@ METHOD = Method(
     config=GoldConfig,
     summary="retrain from scratch on Dr with the original recipe (the reference)",
     citation="standard baseline",
+    reference=True,
 )

@@ -11,19 +11,20 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..config import param
-from .base import Method, UnlearnTask, adam_cosine
+from ..config import Config, param
+from .base import Method, UnlearnTask
+from .training import adam_cosine
 
 
 @dataclass(frozen=True)
-class L1SparseConfig:
+class L1SparseConfig(Config):
     """ℓ1-sparse fine-tuning's hyperparameters (the reference code's ℓ1 weight)."""
 
-    l1: float = param(5e-4, "initial ℓ1 weight γ, decayed linearly to 0")
-    epochs: int | None = param(None, "epochs on Dr (empty: the dataset's fine-tuning epochs)")
-    lr: float = param(1e-3, "Adam learning rate (cosine-annealed)")
-    batch_size: int = param(64, "mini-batch size")
-    seed: int = param(0, "shuffling seed")
+    l1: float = param(5e-4, "initial ℓ1 weight γ, decayed linearly to 0", low=0)
+    epochs: int | None = param(None, "epochs on Dr (empty: the dataset's fine-tuning epochs)", low=0)
+    lr: float = param(1e-3, "Adam learning rate (cosine-annealed)", low=0, low_open=True)
+    batch_size: int = param(64, "mini-batch size", low=1)
+    seed: int = param(0, "shuffling seed", low=0)
 
 
 def run(model: nn.Module, task: UnlearnTask, cfg: L1SparseConfig):

@@ -29,7 +29,8 @@ METHOD = Method(
     run=run,
     config=LFSSDConfig,
     summary="SSD with output-norm sensitivity as importance: needs no labels",
+    citation="Foster et al., Loss-Free Machine Unlearning, ICLR 2024 Tiny Papers",
     needs_labels=False,
     needs_retain="yes (importance)",
-    citation="Foster et al., Loss-Free Machine Unlearning, ICLR 2024 Tiny Papers",
+    importance=("sensitivity",),
 )

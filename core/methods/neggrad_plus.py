@@ -13,21 +13,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import param
+from ..config import Config, param
 from ..runtime import iter_batches
-from .base import Method, UnlearnTask, cycle, train_mode
+from .base import Method, UnlearnTask
+from .training import cycle, train_mode
 
 
 @dataclass(frozen=True)
-class NegGradPlusConfig:
+class NegGradPlusConfig(Config):
     """NegGrad+'s hyperparameters."""
 
-    beta: float = param(0.95, "β: weight of the Dr loss (1 − β on the Df ascent)")
-    max_forget_loss: float = param(10.0, "Df loss above which the ascent term is clipped")
-    epochs: int | None = param(None, "epochs over Dr (empty: the dataset's fine-tuning epochs)")
-    lr: float = param(1e-3, "Adam learning rate (cosine-annealed)")
-    batch_size: int = param(64, "mini-batch size (Dr and Df)")
-    seed: int = param(0, "shuffling seed")
+    beta: float = param(0.95, "β: weight of the Dr loss (1 − β on the Df ascent)", low=0, high=1)
+    max_forget_loss: float = param(10.0, "Df loss above which the ascent term is clipped", low=0, low_open=True)
+    epochs: int | None = param(None, "epochs over Dr (empty: the dataset's fine-tuning epochs)", low=0)
+    lr: float = param(1e-3, "Adam learning rate (cosine-annealed)", low=0, low_open=True)
+    batch_size: int = param(64, "mini-batch size (Dr and Df)", low=1)
+    seed: int = param(0, "shuffling seed", low=0)
 
 
 def run(model: nn.Module, task: UnlearnTask, cfg: NegGradPlusConfig):

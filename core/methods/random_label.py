@@ -11,18 +11,19 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..config import param
-from .base import Method, UnlearnTask, adam_cosine, concat, random_other_labels
+from ..config import Config, param
+from .base import Method, UnlearnTask
+from .training import adam_cosine, concat, random_other_labels
 
 
 @dataclass(frozen=True)
-class RandomLabelConfig:
+class RandomLabelConfig(Config):
     """Random-label training on Df ∪ Dr."""
 
-    epochs: int | None = param(None, "epochs (empty: the dataset's fine-tuning epochs)")
-    lr: float = param(1e-3, "Adam learning rate (cosine-annealed)")
-    batch_size: int = param(64, "mini-batch size")
-    seed: int = param(0, "seed for the random labels and shuffling")
+    epochs: int | None = param(None, "epochs (empty: the dataset's fine-tuning epochs)", low=0)
+    lr: float = param(1e-3, "Adam learning rate (cosine-annealed)", low=0, low_open=True)
+    batch_size: int = param(64, "mini-batch size", low=1)
+    seed: int = param(0, "seed for the random labels and shuffling", low=0)
 
 
 def relabelled_data(task: UnlearnTask, seed: int):

@@ -13,21 +13,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import param
+from ..config import Config, param
 from ..runtime import iter_batches
-from .base import Method, UnlearnTask, adam_cosine
+from .base import Method, UnlearnTask
+from .training import adam_cosine
 from .random_label import relabelled_data
 
 
 @dataclass(frozen=True)
-class SalUnConfig:
+class SalUnConfig(Config):
     """SalUn's hyperparameters (the paper's 50% saliency sparsity)."""
 
-    saliency_fraction: float = param(0.5, "fraction of weights (most salient to Df) that may change")
-    epochs: int | None = param(None, "epochs (empty: the dataset's fine-tuning epochs)")
-    lr: float = param(1e-3, "Adam learning rate (cosine-annealed)")
-    batch_size: int = param(64, "mini-batch size")
-    seed: int = param(0, "seed for the random labels and shuffling")
+    saliency_fraction: float = param(0.5, "fraction of weights (most salient to Df) that may change", low=0, high=1,
+                                     low_open=True)
+    epochs: int | None = param(None, "epochs (empty: the dataset's fine-tuning epochs)", low=0)
+    lr: float = param(1e-3, "Adam learning rate (cosine-annealed)", low=0, low_open=True)
+    batch_size: int = param(64, "mini-batch size", low=1)
+    seed: int = param(0, "seed for the random labels and shuffling", low=0)
 
 
 def saliency(model: nn.Module, task: UnlearnTask, batch_size: int) -> dict[str, torch.Tensor]:
@@ -53,8 +55,6 @@ def top_fraction_masks(scores: dict[str, torch.Tensor], fraction: float) -> dict
 
 
 def run(model: nn.Module, task: UnlearnTask, cfg: SalUnConfig):
-    if not 0 < cfg.saliency_fraction <= 1:
-        raise ValueError(f"saliency_fraction must be in (0, 1], got {cfg.saliency_fraction}")
     epochs = cfg.epochs if cfg.epochs is not None else task.recipe.finetune_epochs
     task.progress("saliency", 0.0, "")
     masks = top_fraction_masks(saliency(model, task, cfg.batch_size), cfg.saliency_fraction)

@@ -18,27 +18,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import param
+from ..config import Config, param
 from ..runtime import iter_batches
-from .base import Method, UnlearnTask, distill_kl, train_mode
+from .base import Method, UnlearnTask
+from .training import distill_kl, train_mode
 
 
 @dataclass(frozen=True)
-class SCRUBConfig:
+class SCRUBConfig(Config):
     """SCRUB's hyperparameters (the reference code's defaults)."""
 
-    epochs: int = param(3, "epochs (each a max pass while allowed, then a min pass)")
-    max_epochs: int = param(2, "epochs that include the max pass over Df")
-    lr: float = param(5e-4, "SGD learning rate")
-    momentum: float = param(0.9, "SGD momentum")
-    weight_decay: float = param(5e-4, "SGD weight decay")
-    temperature: float = param(4.0, "KL temperature")
-    ce_weight: float = param(0.99, "γ: weight of the cross-entropy on Dr")
-    kl_weight: float = param(0.001, "α: weight of the KL to the teacher on Dr")
-    max_forget_kl: float | None = param(10.0, "cap on the Df KL the max pass ascends (empty: no cap, as published)")
-    batch_size: int = param(64, "Dr mini-batch size")
-    forget_batch_size: int = param(16, "Df mini-batch size")
-    seed: int = param(0, "shuffling seed")
+    epochs: int = param(3, "epochs (each a max pass while allowed, then a min pass)", low=0)
+    max_epochs: int = param(2, "epochs that include the max pass over Df", low=0)
+    lr: float = param(5e-4, "SGD learning rate", low=0, low_open=True)
+    momentum: float = param(0.9, "SGD momentum", low=0, high=1, high_open=True)
+    weight_decay: float = param(5e-4, "SGD weight decay", low=0)
+    temperature: float = param(4.0, "KL temperature", low=0, low_open=True)
+    ce_weight: float = param(0.99, "γ: weight of the cross-entropy on Dr", low=0)
+    kl_weight: float = param(0.001, "α: weight of the KL to the teacher on Dr", low=0)
+    max_forget_kl: float | None = param(10.0, "cap on the Df KL the max pass ascends (empty: no cap, as published)",
+                                        low=0, low_open=True)
+    batch_size: int = param(64, "Dr mini-batch size", low=1)
+    forget_batch_size: int = param(16, "Df mini-batch size", low=1)
+    seed: int = param(0, "shuffling seed", low=0)
 
 
 def run(model: nn.Module, task: UnlearnTask, cfg: SCRUBConfig):

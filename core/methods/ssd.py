@@ -18,20 +18,21 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..config import param
+from ..config import Config, param
 from .base import Method, UnlearnTask
 
 
 @dataclass(frozen=True)
-class SSDConfig:
+class SSDConfig(Config):
     """SSD's hyperparameters (the reference code's defaults)."""
 
-    alpha: float = param(10.0, "selection α: dampen weights with []_Df > α·[]_D")
-    reference: str = param("retain", "[]_D taken over 'retain' (Dr) or 'train' (Dr ∪ Df, the paper's; see the docstring)")
-    dampening: float = param(1.0, "dampening λ: β = min(λ·[]_D/[]_Df, 1)")
-    fisher_batch_size: int = param(128, "batch size of the importance passes (memory, not result)")
-    retain_samples: int | None = param(None, "Dr samples the importance uses (empty: all of Dr)")
-    seed: int = param(0, "seed for the Dr sample")
+    alpha: float = param(10.0, "selection α: dampen weights with []_Df > α·[]_D", low=0, low_open=True)
+    reference: str = param("retain", "[]_D taken over 'retain' (Dr) or 'train' (Dr ∪ Df, the paper's; see the docstring)",
+                           choices=("retain", "train"))
+    dampening: float = param(1.0, "dampening λ: β = min(λ·[]_D/[]_Df, 1)", low=0, low_open=True)
+    fisher_batch_size: int = param(128, "batch size of the importance passes (memory, not result)", low=1)
+    retain_samples: int | None = param(None, "Dr samples the importance uses (empty: all of Dr)", low=1)
+    seed: int = param(0, "seed for the Dr sample", low=0)
 
 
 def train_importance(i_f: dict, i_r: dict, n_forget: int, n_retain: int) -> dict[str, torch.Tensor]:
@@ -60,8 +61,6 @@ def importance_run(model: nn.Module, task: UnlearnTask, cfg, kind: str) -> tuple
                               phase=f"{label} on Df", **common)
     i_r = task.importance.get(kind, model, task.retain, which="retain", max_samples=cfg.retain_samples,
                               phase=f"{label} on Dr", **common)
-    if cfg.reference not in ("retain", "train"):
-        raise ValueError(f"reference must be 'retain' or 'train', got {cfg.reference!r}")
     n_r = len(task.retain.tensors[0]) if cfg.retain_samples is None else min(cfg.retain_samples, len(task.retain.tensors[0]))
     i_d = i_r if cfg.reference == "retain" else train_importance(i_f, i_r, len(task.forget.tensors[0]), n_r)
     task.progress("dampening", 0.0, f"α = {cfg.alpha}, λ = {cfg.dampening}")
@@ -82,7 +81,7 @@ METHOD = Method(
     run=run,
     config=SSDConfig,
     summary="dampen weights far more important to Df than to D (Fisher importance, no training)",
-    needs_retain="yes (importance)",
-    forget_kinds=("classes", "random", "indices"),
     citation="Foster et al., Selective Synaptic Dampening, AAAI 2024",
+    needs_retain="yes (importance)",
+    importance=("fisher",),
 )

@@ -18,26 +18,28 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from ..config import param
+from ..config import Config, param
 from ..runtime import iter_batches
-from .base import Method, UnlearnTask, concat, train_mode
+from .base import Method, UnlearnTask
+from .training import concat, train_mode
 
 
 @dataclass(frozen=True)
-class UNSIRConfig:
+class UNSIRConfig(Config):
     """UNSIR's hyperparameters (the reference notebook's defaults)."""
 
-    noise_batch: int = param(256, "noise samples learned per forget class")
-    noise_epochs: int = param(5, "noise optimisation epochs")
-    noise_steps: int = param(8, "noise optimisation steps per epoch")
-    noise_lr: float = param(0.1, "Adam learning rate of the noise")
-    noise_l2: float = param(0.1, "weight ρ of the noise's mean squared norm")
-    noise_share: float = param(0.36, "share of the impair data that is noise (repeats of the noise batches)")
-    retain_per_class: int = param(1000, "Dr samples per retained class in the impair/repair subset")
-    impair_lr: float = param(0.02, "Adam learning rate of the impair epoch")
-    repair_lr: float = param(0.01, "Adam learning rate of the repair epoch")
-    batch_size: int = param(256, "mini-batch size of impair and repair")
-    seed: int = param(0, "seed for the noise, the Dr subset and shuffling")
+    noise_batch: int = param(256, "noise samples learned per forget class", low=1)
+    noise_epochs: int = param(5, "noise optimisation epochs", low=0)
+    noise_steps: int = param(8, "noise optimisation steps per epoch", low=0)
+    noise_lr: float = param(0.1, "Adam learning rate of the noise", low=0, low_open=True)
+    noise_l2: float = param(0.1, "weight ρ of the noise's mean squared norm", low=0)
+    noise_share: float = param(0.36, "share of the impair data that is noise (repeats of the noise batches)",
+                              low=0, high=1, low_open=True, high_open=True)
+    retain_per_class: int = param(1000, "Dr samples per retained class in the impair/repair subset", low=1)
+    impair_lr: float = param(0.02, "Adam learning rate of the impair epoch", low=0, low_open=True)
+    repair_lr: float = param(0.01, "Adam learning rate of the repair epoch", low=0, low_open=True)
+    batch_size: int = param(256, "mini-batch size of impair and repair", low=1)
+    seed: int = param(0, "seed for the noise, the Dr subset and shuffling", low=0)
 
 
 def retain_subset(retain: TensorDataset, per_class: int, seed: int) -> TensorDataset:
@@ -96,8 +98,6 @@ def run(model: nn.Module, task: UnlearnTask, cfg: UNSIRConfig):
     gen = torch.Generator().manual_seed(cfg.seed)
     shape = tuple(task.forget.tensors[0].shape[1:])
     model.eval()
-    if not 0 < cfg.noise_share < 1:
-        raise ValueError(f"noise_share must be in (0, 1), got {cfg.noise_share}")
     subset = retain_subset(task.retain, cfg.retain_per_class, cfg.seed)
     per_class = max(1, round(cfg.noise_share / (1 - cfg.noise_share) * len(subset.tensors[0]) / len(task.forget_classes)))
     noise_parts = []
@@ -118,7 +118,7 @@ METHOD = Method(
     run=run,
     config=UNSIRConfig,
     summary="learn error-maximising noise for the forget classes, then impair and repair on a Dr subset",
+    citation="Tarun et al., Fast Yet Effective Machine Unlearning, IEEE TNNLS 2023",
     needs_retain="a subset",
     forget_kinds=("classes",),
-    citation="Tarun et al., Fast Yet Effective Machine Unlearning, IEEE TNNLS 2023",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from .base import Method, UnlearnTask
-from .deepclean import DeepCleanConfig, reset_and_finetune
+from .deepclean import GAMMA, DeepCleanConfig, reset_and_finetune
 
 
 def run(model: nn.Module, task: UnlearnTask, cfg: DeepCleanConfig):
@@ -17,6 +17,8 @@ METHOD = Method(
     run=run,
     config=DeepCleanConfig,
     summary="DeepClean's selection, weights set to 0, no fine-tuning (ablation)",
-    needs_retain="yes (Fisher only)",
     citation="DeepClean (seed paper), ablation",
+    needs_retain="yes (Fisher only)",
+    importance=("fisher",),
+    sweep=GAMMA,
 )

@@ -1,0 +1,129 @@
+"""Tables and chart frames built from results and run records (pandas only; no UI and no store access here)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .display import describe_forget
+from .result import MODEL_ROLES, ModelMetrics, UnlearnResult
+from .verdict import misses
+
+METRIC_LABELS = {"acc_retain": "Acc(Dr)", "acc_forget": "Acc(Df)", "acc_test": "Acc(test)", "mia_forget": "MIA(Df)"}
+MODEL_ORDER = ("original", "unlearned", "gold")
+
+
+def models_table(result: UnlearnResult, baselines: dict[str, UnlearnResult] | None = None) -> pd.DataFrame:
+    """One row per model: the run's original, unlearned and gold models, then each baseline's unlearned model."""
+    rows = []
+    for role in MODEL_ROLES:
+        seconds = result.seconds if role == "unlearned" else result.models[role].seconds
+        rows.append({"model": result.method if role == "unlearned" else role, "role": role,
+                     **_fields(result.models[role], result.gold, seconds)})
+    for method, r in (baselines or {}).items():
+        rows.append({"model": method, "role": "baseline", **_fields(r.unlearned, r.gold, r.seconds)})
+    return pd.DataFrame(rows)
+
+
+def _fields(m: ModelMetrics, gold: ModelMetrics, seconds: float) -> dict[str, Any]:
+    return {"Acc(Dr)": m.acc_retain, "Acc(Df)": m.acc_forget, "Acc(test)": m.acc_test, "MIA(Df)": m.mia_forget,
+            "ΔAcc(Df)": m.acc_forget - gold.acc_forget, "ΔMIA": m.mia_forget - gold.mia_forget,
+            "loss AUC": m.loss_auc, "JS→gold": m.js_to_gold, "seconds": seconds}
+
+
+def metric_bars(table: pd.DataFrame) -> pd.DataFrame:
+    """Long form of the accuracy and MIA columns, for grouped bars (gold marked)."""
+    long = table.melt(id_vars=["model", "role"], value_vars=list(METRIC_LABELS.values()), var_name="metric",
+                      value_name="value")
+    long["is_gold"] = long["role"] == "gold"
+    return long
+
+
+def per_class(result: UnlearnResult) -> pd.DataFrame:
+    """Test accuracy per class for the original, unlearned and gold models."""
+    rows = []
+    for name in MODEL_ORDER:
+        for k, v in enumerate(result.models[name].per_class_test):  # None where the test split has no such image
+            label = result.classes[k] if k < len(result.classes) else str(k)
+            rows.append({"class": label, "model": name, "accuracy": v})
+    return pd.DataFrame(rows, columns=["class", "model", "accuracy"])
+
+
+def distributions(result: UnlearnResult) -> pd.DataFrame:
+    """Per-sample loss and entropy on Df and test, per model (what the attacks look at)."""
+    rows = []
+    for model, sets in result.distributions.items():
+        for name, feats in sets.items():
+            for feat, values in feats.items():
+                rows += [{"model": model, "set": "forget (Df)" if name == "forget" else "test",
+                          "feature": feat, "value": v} for v in values]
+    df = pd.DataFrame(rows, columns=["model", "set", "feature", "value"])
+    df["log10 value"] = np.log10(df["value"].astype(float).clip(lower=1e-6))
+    return df
+
+
+def per_layer(result: UnlearnResult) -> pd.DataFrame:
+    """Fraction of weights reset (DeepClean, SSD) or changed (others) per parameter tensor."""
+    rows = []
+    for layer, info in result.per_layer.items():
+        frac = info.get("reset_fraction", info.get("changed_fraction"))
+        rows.append({"layer": layer, "fraction": frac, "count": info.get("selected")})
+    return pd.DataFrame(rows, columns=["layer", "fraction", "count"])
+
+
+SWEEP_COLUMNS = ["value", "run_id", "weights reset", "Acc(Df)", "Acc(test)", "MIA(Df)", "gold Acc(Df)",
+                 "gold Acc(test)", "gold MIA(Df)", "ΔMIA", "time ÷ gold", "passes", "misses"]
+
+
+def sweep_frame(results: Sequence[UnlearnResult], option: str) -> pd.DataFrame:
+    """One row per value of the swept option (results sorted by it): the figures the paper's Fig. 4 plots,
+    each with its verdict against gold. Acc(test) is the judged one (retained classes for class forgetting)."""
+    rows = []
+    for r in results:
+        u, g = r.unlearned, r.gold
+        checks = r.verdict
+        rows.append({"value": float(r.config[option]), "run_id": r.run_id, "weights reset": r.weights_reset_fraction,
+                     "Acc(Df)": u.acc_forget, "Acc(test)": u.judged_test, "MIA(Df)": u.mia_forget,
+                     "gold Acc(Df)": g.acc_forget, "gold Acc(test)": g.judged_test, "gold MIA(Df)": g.mia_forget,
+                     "ΔMIA": r.deltas["mia"], "time ÷ gold": r.time_vs_gold,
+                     "passes": all(c.passed for c in checks), "misses": misses(checks)})
+    return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
+
+
+def sweep_lines(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Long forms of `sweep_frame` for the chart: (metric per value, gold's level per metric)."""
+    metrics = ["Acc(Df)", "Acc(test)", "MIA(Df)", "weights reset"]
+    lines = frame.melt(id_vars=["value"], value_vars=metrics, var_name="metric", value_name="level")
+    gold = pd.DataFrame([{"metric": m, "level": float(frame[f"gold {m}"].iloc[-1])} for m in metrics[:3]]) \
+        if len(frame) else pd.DataFrame(columns=["metric", "level"])
+    return lines, gold
+
+
+RUNS_COLUMNS = ["id", "status", "kind", "method", "dataset", "forget", "Acc(test)", "Acc(Df)", "ΔMIA", "time ÷ gold",
+                "seconds", "created", "error"]
+
+
+def runs_frame(runs: list[dict[str, Any]], results: dict[str, UnlearnResult] | None = None) -> pd.DataFrame:
+    """The Runs page's table: one row per run record with its key figures (from `results`, by run id)."""
+    results = results or {}
+    rows = []
+    for rec in runs:
+        r = results.get(rec["id"])
+        rows.append({
+            "id": rec["id"], "status": rec["status"], "kind": rec["kind"], "method": rec["method"],
+            "dataset": rec["dataset"], "forget": describe_forget(rec["forget"] or {}),
+            "Acc(test)": r.unlearned.acc_test if r else None, "Acc(Df)": r.unlearned.acc_forget if r else None,
+            "ΔMIA": r.deltas["mia"] if r else None, "time ÷ gold": r.time_vs_gold if r else None,
+            "seconds": _duration(rec), "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec["created_at"])),
+            "error": rec["error"],
+        })
+    return pd.DataFrame(rows, columns=RUNS_COLUMNS)
+
+
+def _duration(rec: dict[str, Any]) -> float | None:
+    if rec["started_at"] is None:
+        return None
+    return round((rec["finished_at"] or time.time()) - rec["started_at"], 2)
