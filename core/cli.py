@@ -192,25 +192,50 @@ def print_unlearn(r: UnlearnResult) -> None:
           f"retain {f.retain_size}); run {r.run_id}")
     print(f"{'model':<10} {'Acc(Dr)':>8} {'Acc(Df)':>8} {'Acc(test)':>9} {'MIA(Df)':>8} {'lossAUC':>8} {'JS→gold':>8} {'seconds':>8}")
     for name, m in r.models.items():
+        if m is None:
+            continue
         seconds = r.seconds if name == "unlearned" else m.seconds
+        js = "—" if m.js_to_gold is None else f"{m.js_to_gold:.4f}"
         print(f"{name:<10} {_pct(m.acc_retain):>8} {_pct(m.acc_forget):>8} {_pct(m.acc_test):>9} "
-              f"{_pct(m.mia_forget):>8} {m.loss_auc:8.3f} {m.js_to_gold:8.4f} {seconds:8.2f}")
+              f"{_pct(m.mia_forget):>8} {m.loss_auc:8.3f} {js:>8} {seconds:8.2f}")
     if r.unlearned.acc_test_retained_classes is not None:
-        print(f"{r.unlearned.judged_test_label}: unlearned {_pct(r.unlearned.judged_test)}, gold {_pct(r.gold.judged_test)}")
-    print(f"ΔAcc(Df) = {100 * r.deltas['acc_forget']:+.2f} points, ΔMIA = {100 * r.deltas['mia']:+.2f} points"
-          + ("   ⚠ Streisand: Acc(Df) well below gold's" if r.streisand else ""))
+        gold = f", gold {_pct(r.gold.judged_test)}" if r.gold else ""
+        print(f"{r.unlearned.judged_test_label}: unlearned {_pct(r.unlearned.judged_test)}{gold}")
+    if r.deltas is not None:
+        print(f"ΔAcc(Df) = {100 * r.deltas['acc_forget']:+.2f} points, ΔMIA = {100 * r.deltas['mia']:+.2f} points"
+              + ("   ⚠ Streisand: Acc(Df) well below gold's" if r.streisand else ""))
     sweep = get_method(r.method).sweep
     if r.weights_reset_fraction is not None:
-        swept = f" ({sweep.label} = {r.config.get(sweep.option)})" if sweep else ""
+        swept = f" ({sweep.label} = {r.config.get(sweep.option):g})" if sweep else ""
         print(f"weights reset: {100 * r.weights_reset_fraction:.3f}%{swept}")
-    tv = r.time_vs_gold
-    print(f"weights changed: {100 * r.weights_changed_fraction:.3f}%;  time ÷ gold: "
-          f"{'—' if tv is None else f'{tv:.3f}'}{' (gold from cache)' if r.gold_ref.cached else ''}")
+    if r.gamma_search:
+        s = r.gamma_search
+        print(f"automatic γ: chose {s['chosen']:g} ({s['epochs']} fine-tuning epochs) after {len(s['tried'])} tries "
+              f"on half A of the reference ({s['reference_size']} images)"
+              + ("" if s["passed"] else "; no candidate passed every check, this one came closest"))
+    tv, tr = r.time_vs_gold, r.time_vs_retrain
+    print(f"weights changed: {100 * r.weights_changed_fraction:.3f}%;  time ÷ retraining (estimated in this job, "
+          f"{r.retrain_seconds:.2f}s): {'—' if tr is None else f'{tr:.3f}'};  time ÷ gold: "
+          f"{'—' if tv is None else f'{tv:.3f}'}{' (gold from cache)' if r.gold_ref and r.gold_ref.cached else ''}")
     print("phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in r.phases.items()))
-    print("against gold:")
-    print(verdict.text(r.verdict))
+    if r.gold is not None:
+        print("against gold:")
+        print(verdict.text(r.verdict))
+    else:
+        print("no gold model (gold: none, or none cached): judged by the gold-free audit alone")
+    if r.audit is not None:
+        ref = r.audit.reference
+        print(f"gold-free audit, against {ref['what']} ({ref['size']} images"
+              + (", the half the search did not see" if ref["half"] == "B" else "") + "):")
+        print(verdict.text(r.audit.checks))
     if r.artifact:
         print(f"saved {r.artifact['path']}")
+
+
+def add_gold_flag(p: argparse.ArgumentParser) -> None:
+    from .gold import GOLD_HELP, GOLD_MODES
+
+    p.add_argument("--gold", default="train", choices=GOLD_MODES, help=f"{GOLD_HELP} [default: train]")
 
 
 def add_method_flag(p: argparse.ArgumentParser, choices: list[str], what: str) -> None:
@@ -222,6 +247,7 @@ def setup_unlearn(p: argparse.ArgumentParser, method_name: str = DEFAULT_METHOD)
     add_checkpoint_flags(p)
     add_forget_flags(p)
     add_method_flag(p, list(METHODS), "unlearning method")
+    add_gold_flag(p)
     add_common(p)
     add_config_flags(p, get_method(method_name).config)
 
@@ -230,7 +256,8 @@ def setup_unlearn(p: argparse.ArgumentParser, method_name: str = DEFAULT_METHOD)
 
         m = get_method(a.method)
         r = run_unlearn(a.checkpoint, spec_from_args(a), a.method, config_from_args(m.config, a, owner=a.method),
-                        card=card_from_args(a), device=a.device, store=RunStore(), progress=tqdm_progress())
+                        card=card_from_args(a), device=a.device, store=RunStore(), progress=tqdm_progress(),
+                        gold_mode=a.gold)
         print_unlearn(r)
         emit_json(r.to_dict(), a.json)
         return 0
@@ -315,6 +342,7 @@ def setup_compare(p: argparse.ArgumentParser):
                    help=f"a method's option, e.g. --set {SET_EXAMPLE} (repeatable)")
     p.add_argument("--fresh", action="store_true", help="run every method again instead of reusing finished runs")
     p.add_argument("--csv", metavar="FILE", help="also write the table as CSV to FILE ('-' for stdout)")
+    add_gold_flag(p)
     add_common(p)
 
     def run(a: argparse.Namespace) -> int:
@@ -324,10 +352,12 @@ def setup_compare(p: argparse.ArgumentParser):
         for name, values in parse_assignments(a.set).items():
             configs[name] = cfgmod.parse(get_method(name).config, values, owner=name)
         r = run_compare(a.checkpoint, spec_from_args(a), a.methods, configs, card=card_from_args(a), device=a.device,
+                        gold_mode=a.gold,
                         store=RunStore(), progress=tqdm_progress(), reuse=not a.fresh)
         f = r["forget"]
+        gold = r["gold_run"]
         print(f"{r['dataset']}: forget {f['description']} ({f['forget_size']} samples, retain {f['retain_size']}); "
-              f"gold {r['gold_run']['seconds']:.2f}s{' (cached)' if r['gold_run']['cached'] else ''}")
+              + (f"gold {gold['seconds']:.2f}s{' (cached)' if gold['cached'] else ''}" if gold else "no gold model"))
         print(table_text(r))
         for s in r["skipped"]:
             print(f"skipped {s['method']}: {s['reason']}")
@@ -350,6 +380,7 @@ def setup_sweep(p: argparse.ArgumentParser, method_name: str = DEFAULT_METHOD):
     p.add_argument("--values", "--gammas", dest="values", required=True,
                    help=f"comma-separated values of the method's swept option ({m.sweep.label} for {m.name}), "
                         f"e.g. {','.join(f'{v:g}' for v in m.sweep.values)}")
+    add_gold_flag(p)
     add_config_flags(p, m.config)
     add_common(p)
 
@@ -361,7 +392,7 @@ def setup_sweep(p: argparse.ArgumentParser, method_name: str = DEFAULT_METHOD):
         base = config_from_args(m.config, a, owner=a.method)
         ex = default_executor(RunStore())
         ids = submit_sweep(ex, a.checkpoint, spec_from_args(a), values, base, method=a.method, device=a.device,
-                           card=card_from_args(a))
+                           card=card_from_args(a), gold=a.gold)
         print(f"queued {len(ids)} jobs on {type(ex).__name__}: " + ", ".join(ids), file=sys.stderr)
         try:
             for run_id in ids:
@@ -370,14 +401,15 @@ def setup_sweep(p: argparse.ArgumentParser, method_name: str = DEFAULT_METHOD):
             ex.shutdown()
         rows = sweep_rows(ex, ids)
         print(f"{m.sweep.option:>7} {'status':<10} {'reset':>8} {'Acc(Df)':>8} {'Acc(test)':>9} {'ΔAcc(Df)':>9} "
-              f"{'ΔMIA':>8} {'seconds':>8} {'÷ gold':>7}  misses")
+              f"{'ΔMIA':>8} {'seconds':>8} {'÷ gold':>7}  misses (gold / audit)")
         num = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
         for r in rows:
             pct = {k: num(None if r[k] is None else 100 * r[k], ".2f") for k in
                    ("weights_reset_fraction", "acc_forget", "acc_test", "delta_acc_forget", "delta_mia")}
             print(f"{r['value']:>7g} {r['status']:<10} {pct['weights_reset_fraction']:>8} {pct['acc_forget']:>8} "
                   f"{pct['acc_test']:>9} {pct['delta_acc_forget']:>9} {pct['delta_mia']:>8} "
-                  f"{num(r['seconds'], '.2f'):>8} {num(r['time_vs_gold'], '.3f'):>7}  {r['misses'] or '—'}"
+                  f"{num(r['seconds'], '.2f'):>8} {num(r['time_vs_gold'], '.3f'):>7}  {r['misses'] or '—'} / "
+                  f"{r['audit_misses'] or '—'}"
                   + (f"  {r['error']}" if r["error"] else ""))
         emit_json(rows, a.json)
         return 0 if all(r["status"] == "done" for r in rows) else 1

@@ -22,7 +22,7 @@ from .progress import Cancelled, Progress, no_progress
 from .result import UnlearnResult, result_of
 from .store import RunStore
 from .unlearn import run_unlearn
-from .verdict import misses, to_dict
+from .verdict import inconclusive, misses, to_dict
 
 MODEL_FIELDS = ("acc_retain", "acc_forget", "acc_test", "mia_forget", "loss_auc", "js_to_gold", "seconds")
 TABLE = (  # (row key, heading, format) of the printed and CSV table
@@ -36,6 +36,7 @@ TABLE = (  # (row key, heading, format) of the printed and CSV table
     ("seconds", "time s", "{:.2f}"),
     ("time_vs_gold", "÷ gold", "{:.3f}"),
     ("misses", "misses", "{}"),
+    ("audit_misses", "audit misses", "{}"),
 )
 
 
@@ -64,12 +65,17 @@ def row_of(result: UnlearnResult, cached: bool) -> dict[str, Any]:
            "seconds_measured": result.unlearned.seconds}
     if result.unlearned.acc_test_retained_classes is not None:
         row["acc_test_retained_classes"] = result.unlearned.acc_test_retained_classes
-    verdict = result.verdict
+    verdict, deltas = result.verdict, result.deltas or {}
     row.update({
-        "delta_acc_forget": result.deltas["acc_forget"], "delta_mia": result.deltas["mia"],
-        "time_vs_gold": result.time_vs_gold, "weights_changed_fraction": result.weights_changed_fraction,
-        "streisand": result.streisand, "run_id": result.run_id, "cached": cached, "config": result.config,
-        "verdict": to_dict(verdict), "misses": misses(verdict),
+        "delta_acc_forget": deltas.get("acc_forget"), "delta_mia": deltas.get("mia"),
+        "time_vs_gold": result.time_vs_gold, "time_vs_retrain": result.time_vs_retrain,
+        "weights_changed_fraction": result.weights_changed_fraction, "streisand": result.streisand,
+        "run_id": result.run_id, "cached": cached, "config": result.config,
+        "verdict": to_dict(verdict) if result.gold is not None else None,
+        "misses": misses(verdict) if result.gold is not None else None,
+        "inconclusive": inconclusive(verdict) if result.gold is not None else None,
+        "audit": result.audit.to_dict() if result.audit else None,
+        "audit_misses": misses(result.audit.checks) if result.audit else None,
     })
     return row
 
@@ -77,7 +83,7 @@ def row_of(result: UnlearnResult, cached: bool) -> dict[str, Any]:
 def run_compare(checkpoint: str | Path, spec: ForgetSpec, methods: str | Sequence[str] = "all",
                 configs: dict[str, Any] | None = None, *, card: dict | None = None, device: str = "auto",
                 store: RunStore | None = None, progress: Progress = no_progress, reuse: bool = True,
-                dataset: Dataset | None = None) -> dict[str, Any]:
+                dataset: Dataset | None = None, gold_mode: str = "train") -> dict[str, Any]:
     """Run `methods` on one forget set; returns `{"forget", "original", "gold", "rows", "skipped"}`.
 
     With a store, each method's run is recorded, and with `reuse` a finished run with the same checkpoint,
@@ -87,7 +93,11 @@ def run_compare(checkpoint: str | Path, spec: ForgetSpec, methods: str | Sequenc
     configs = configs or {}
     prep = prepare(checkpoint, spec, card=card, device=device, dataset=dataset, progress=progress)
     names, skipped = expand_methods(methods, spec.kind)
-    gold = gold_model(prep, store, progress)
+    gold = gold_model(prep, store, progress, gold_mode)
+    if gold is None:  # no gold model: the retraining row has nothing to show
+        skipped += [{"method": n, "reason": f"no gold model (gold: {gold_mode})"} for n in names
+                    if get_method(n).reference]
+        names = [n for n in names if not get_method(n).reference]
     rows, original, gold_metrics = [], None, None
     for k, name in enumerate(names):
         cfg = configs.get(name) or get_method(name).config()
@@ -104,17 +114,18 @@ def run_compare(checkpoint: str | Path, spec: ForgetSpec, methods: str | Sequenc
                 result = result_of(hit)
             else:  # gold's row needs no record of its own: the gold model is already cached in the store
                 result = run_unlearn(checkpoint, spec, name, cfg, device=device, store=None if reference else store,
-                                     progress=report, prepared=prep, gold=gold)
+                                     progress=report, prepared=prep, gold=gold, gold_mode=gold_mode)
         except Cancelled:
             raise
         except Exception as e:  # one method's failure must not lose the others' results
             rows.append({"method": name, "error": f"{type(e).__name__}: {e}"})
             continue
-        original, gold_metrics = result.original.to_dict(), result.gold.to_dict()
+        original = result.original.to_dict()
+        gold_metrics = result.gold.to_dict() if result.gold is not None else None
         rows.append(row_of(result, hit is not None))
     return {"checkpoint": {"path": str(checkpoint), "sha256": prep.card["sha256"]}, "dataset": prep.dataset.name,
             "forget": prep.forget_info().to_dict(), "original": original, "gold": gold_metrics,
-            "gold_run": {"cached": gold[1].cached, "run_id": gold[1].run_id, "seconds": gold[1].seconds},
+            "gold_run": {"cached": gold[1].cached, "run_id": gold[1].run_id, "seconds": gold[1].seconds} if gold else None,
             "rows": rows, "skipped": skipped}
 
 

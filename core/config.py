@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 # Text that means "no value" for an optional field (an empty form box, or `--set m.x=none`).
-EMPTY_TEXT = ("", "none", "auto", "automatic")
+EMPTY_TEXT = ("", "none")
 TRUE_TEXT = ("1", "true", "yes", "on")
 FALSE_TEXT = ("0", "false", "no", "off")
 
@@ -27,11 +27,11 @@ class ConfigError(ValueError):
 
 
 def param(default: Any, help: str, *, low: float | None = None, high: float | None = None, low_open: bool = False,
-          high_open: bool = False, choices: tuple[Any, ...] | None = None) -> Any:
+          high_open: bool = False, choices: tuple[Any, ...] | None = None, words: tuple[str, ...] = ()) -> Any:
     """A config field: its default, one line of help, and optional limits (`low`/`high`, each inclusive unless
-    `*_open`) or a closed set of `choices`."""
+    `*_open`) or a closed set of `choices`. `words` are strings a number field also takes (e.g. "auto")."""
     meta = {"help": help, "low": low, "high": high, "low_open": low_open, "high_open": high_open,
-            "choices": tuple(choices) if choices is not None else None}
+            "choices": tuple(choices) if choices is not None else None, "words": tuple(words)}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -50,6 +50,7 @@ class Option:
     low_open: bool = False
     high_open: bool = False
     choices: tuple[Any, ...] | None = None
+    words: tuple[str, ...] = ()  # strings a number field also takes, as scikit-learn's StrOptions beside an Interval
 
     @property
     def label(self) -> str:
@@ -57,6 +58,10 @@ class Option:
 
     def limits(self) -> str:
         """The allowed values in words, e.g. "> 0", "in (0, 1]", "one of 'retain', 'train'" ("" when free)."""
+        words = " or " + ", ".join(repr(w) for w in self.words) if self.words else ""
+        return self._bounds() + words
+
+    def _bounds(self) -> str:
         if self.choices is not None:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         if self.low is not None and self.high is not None:
@@ -71,16 +76,20 @@ class Option:
         """Why `value` (already of the field's type) is not allowed, or None."""
         if value is None:
             return None if self.optional else "needs a value"
+        if isinstance(value, str) and value in self.words:
+            return None
+        if self.kind in (int, float) and isinstance(value, str):
+            return f"must be {self.limits()}"
         if self.choices is not None:
             return None if value in self.choices else f"must be {self.limits()}"
         if self.kind in (int, float):
             v = float(value)
             if math.isnan(v):
-                return "must be a number" + (f" {self.limits()}" if self.limits() else "")
+                return "must be a number" + (f" {self._bounds()}" if self._bounds() else "")
             below = self.low is not None and (v <= self.low if self.low_open else v < self.low)
             above = self.high is not None and (v >= self.high if self.high_open else v > self.high)
             if below or above:
-                return f"must be {self.limits()}"
+                return f"must be {self._bounds()}"
         return None
 
     def convert(self, value: Any, owner: str) -> Any:
@@ -89,6 +98,8 @@ class Option:
             if self.optional:
                 return None
             raise ConfigError(f"{owner} option {self.name} needs a value ({self.help})")
+        if isinstance(value, str) and value.strip().lower() in self.words:
+            return value.strip().lower()
         try:
             return self._convert(value)
         except (TypeError, ValueError):
@@ -143,9 +154,12 @@ def options(cls: type) -> tuple[Option, ...]:
         item = None
         if typing.get_origin(t) is tuple:
             item, t = typing.get_args(t)[0], tuple
+        if typing.get_origin(t) in (typing.Union, types.UnionType):  # a number that also takes words: `float | str`
+            t = next(a for a in typing.get_args(t) if a is not str)
         meta = f.metadata
         out.append(Option(f.name, t, item, optional, f.default, meta.get("help", ""), meta.get("low"), meta.get("high"),
-                          meta.get("low_open", False), meta.get("high_open", False), meta.get("choices")))
+                          meta.get("low_open", False), meta.get("high_open", False), meta.get("choices"),
+                          meta.get("words", ())))
     return tuple(out)
 
 

@@ -28,13 +28,14 @@ def describe_forget(forget: dict[str, Any]) -> str:
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
     """The models table as text, the way the Results page shows it (percent with two decimals)."""
     out = table.drop(columns=["role"]).copy()
+    shown = lambda fmt: (lambda v: "—" if v is None or pd.isna(v) else fmt(v))  # noqa: E731
     for c in PERCENT_COLUMNS:
-        out[c] = out[c].map(lambda v: f"{100 * v:.2f}%")
+        out[c] = out[c].map(shown(lambda v: f"{100 * v:.2f}%"))
     for c in POINT_COLUMNS:
-        out[c] = out[c].map(lambda v: f"{100 * v:+.2f}")
-    out["loss AUC"] = out["loss AUC"].map(lambda v: f"{v:.3f}")
-    out["JS→gold"] = out["JS→gold"].map(lambda v: f"{v:.4f}")
-    out["seconds"] = out["seconds"].map(lambda v: f"{v:.2f}")
+        out[c] = out[c].map(shown(lambda v: f"{100 * v:+.2f}"))
+    out["loss AUC"] = out["loss AUC"].map(shown(lambda v: f"{v:.3f}"))
+    out["JS→gold"] = out["JS→gold"].map(shown(lambda v: f"{v:.4f}"))
+    out["seconds"] = out["seconds"].map(shown(lambda v: f"{v:.2f}"))
     return out.set_index("model")
 
 

@@ -40,18 +40,23 @@ class JobRequest:
     methods: tuple[str, ...] = ()
     card: dict[str, Any] | None = None
     device: str = "auto"
+    gold: str = "train"  # the gold model: train, cached or none (core/gold.py)
 
     def __post_init__(self) -> None:
+        from .gold import GOLD_MODES
+
         if self.kind not in JOB_KINDS:
             raise ValueError(f"unknown job kind {self.kind!r}; one of {JOB_KINDS}")
+        if self.gold not in GOLD_MODES:
+            raise ValueError(f"gold must be one of {', '.join(GOLD_MODES)}; got {self.gold!r}")
 
     @classmethod
     def compare(cls, checkpoint: str, forget: dict[str, Any], methods: Sequence[str],
                 configs: dict[str, dict[str, Any]] | None = None, *, card: dict[str, Any] | None = None,
-                device: str = "auto") -> "JobRequest":
+                device: str = "auto", gold: str = "train") -> "JobRequest":
         """A comparison of several methods (each with its options in `configs`, defaults otherwise)."""
         return cls(checkpoint=str(checkpoint), forget=forget, kind="compare", methods=tuple(methods),
-                   method=",".join(methods), config=dict(configs or {}), card=card, device=device)
+                   method=",".join(methods), config=dict(configs or {}), card=card, device=device, gold=gold)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "JobRequest":
@@ -133,11 +138,11 @@ def execute(home: str, run_id: str, request: dict[str, Any]) -> str:
         configs = req.configs()
         if req.kind == "unlearn":
             run_unlearn(req.checkpoint, spec, req.method, configs[req.method], card=req.card, device=req.device,
-                        store=store, run_id=run_id)
+                        store=store, run_id=run_id, gold_mode=req.gold)
         else:
             with store.run(run_id=run_id) as run:
                 result = run_compare(req.checkpoint, spec, list(req.methods), configs, card=req.card,
-                                     device=req.device, store=store, progress=run.progress())
+                                     device=req.device, store=store, progress=run.progress(), gold_mode=req.gold)
                 run.finish(metrics=result)
     except BaseException as e:  # the lifecycle has recorded it on the run; one that never started is failed here
         store.fail(run_id, f"{type(e).__name__}: {e}")

@@ -6,7 +6,7 @@ import numpy as np
 from torch import nn
 
 from .evaluate import Outputs, per_class_accuracy
-from .mia import entropy_mia, loss_auc
+from .mia import EntropyAttack, loss_auc
 from .result import ModelMetrics
 
 
@@ -21,15 +21,17 @@ def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
 
 def model_metrics(retain: Outputs, forget: Outputs, test: Outputs, *, num_classes: int,
                   forget_classes: tuple[int, ...] = (), gold_forget_probs: np.ndarray | None = None,
-                  seconds: float = 0.0, seed: int = 0) -> ModelMetrics:
-    """One model's figures from its outputs on Dr, Df and test (accuracies and MIA as fractions in [0, 1])."""
+                  seconds: float = 0.0, seed: int = 0, attack: EntropyAttack | None = None) -> ModelMetrics:
+    """One model's figures from its outputs on Dr, Df and test (accuracies and MIA as fractions in [0, 1]).
+    `attack` is the model's own entropy attacker (fitted on its Dr and test outputs when not given)."""
+    attack = attack or EntropyAttack.fit(retain.probs, test.probs, seed)
     m = ModelMetrics(
         acc_retain=retain.accuracy,
         acc_forget=forget.accuracy,
         acc_test=test.accuracy,
-        mia_forget=entropy_mia(retain.probs, test.probs, forget.probs, seed),
+        mia_forget=attack.member_fraction(forget.probs),
         loss_auc=loss_auc(forget.losses, test.losses),
-        js_to_gold=js_divergence(forget.probs, gold_forget_probs) if gold_forget_probs is not None else 0.0,
+        js_to_gold=js_divergence(forget.probs, gold_forget_probs) if gold_forget_probs is not None else None,
         seconds=seconds,
         per_class_test=per_class_accuracy(test, num_classes),
     )

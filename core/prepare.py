@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from . import config as cfgmod
+from .audit import SEARCH_RETAIN_SAMPLES, Auditor, Reference, choose_reference
 from .cards import dataset_of, norm_of
 from .checkpoint import load_checkpoint
 from .data import Dataset
@@ -21,7 +22,7 @@ from .forget import ForgetSpec, resolve
 from .methods import UnlearnTask
 from .progress import Progress, no_progress
 from .result import ForgetInfo
-from .runtime import pick_device
+from .runtime import pick_device, subsample
 from .train import TrainConfig
 
 
@@ -38,7 +39,11 @@ class Prepared:
     retain_idx: np.ndarray
     task: UnlearnTask
     test: torch.utils.data.TensorDataset
+    reference: Reference
+    search_half: Reference  # what automatic γ may tune on (the task's auditor reads it)
+    report_half: Reference  # what a run that tuned on the other half is audited on
     original_outputs: dict[str, Outputs] | None = None
+    _retrain_seconds: float | None = None
 
     def sets(self) -> dict[str, torch.utils.data.TensorDataset]:
         return {"retain": self.task.retain, "forget": self.task.forget, "test": self.test}
@@ -55,6 +60,14 @@ class Prepared:
         if self.original_outputs is None:
             self.original_outputs = self.evaluate(self.model)
         return self.original_outputs
+
+    def retrain_seconds(self) -> float:
+        """Retraining's cost, estimated once per task, here and now (see core/retrain_cost.py)."""
+        if self._retrain_seconds is None:
+            from .retrain_cost import estimate_retrain_seconds
+
+            self._retrain_seconds = estimate_retrain_seconds(self.task)
+        return self._retrain_seconds
 
 
 def prepare(checkpoint: str | Path, spec: ForgetSpec, *, card: dict | None = None, device: str = "auto",
@@ -75,8 +88,15 @@ def prepare(checkpoint: str | Path, spec: ForgetSpec, *, card: dict | None = Non
         forget_classes=spec.classes if spec.kind == "classes" else (), recipe=dataset.recipe,
         train_config=recipe_cfg.resolved(dataset.recipe), card=card, device=dev, progress=progress,
     )
-    return Prepared(Path(checkpoint), model.to(dev).eval(), card, dataset, spec, forget_idx, retain_idx, task,
-                    dataset.tensors("test", norm=norm))
+    model = model.to(dev).eval()
+    test = dataset.tensors("test", norm=norm)
+    y_test = dataset.y_test.numpy()
+    reference = choose_reference(spec.kind, task.forget_classes, task.forget.tensors[1].numpy(), y_test, spec.seed)
+    search_half, report_half = reference.halves(y_test, spec.seed)
+    task.auditor = Auditor(task.forget, subsample(task.retain, SEARCH_RETAIN_SAMPLES, spec.seed), test, search_half,
+                           model, spec.kind, device=dev, seed=spec.seed)
+    return Prepared(Path(checkpoint), model, card, dataset, spec, forget_idx, retain_idx, task, test, reference,
+                    search_half, report_half)
 
 
 def cache_key(prep: Prepared, method: str, method_config: dict) -> str:

@@ -40,11 +40,11 @@ def sweep_configs(method: str, values: Sequence[float], base: Any = None) -> lis
 
 
 def submit_sweep(executor: Executor, checkpoint: str, spec: ForgetSpec, values: Sequence[float], base: Any = None, *,
-                 method: str, device: str = "auto", card: dict | None = None) -> list[str]:
+                 method: str, device: str = "auto", card: dict | None = None, gold: str = "train") -> list[str]:
     """Queue one job per value (all other settings from `base`); returns their run ids in value order."""
     configs = sweep_configs(method, values, base)
     return [executor.submit(JobRequest(checkpoint=str(checkpoint), forget=spec.to_dict(), method=method,
-                                       config=cfgmod.to_dict(cfg), device=device, card=card))
+                                       config=cfgmod.to_dict(cfg), device=device, card=card, gold=gold))
             for cfg in configs]
 
 
@@ -58,12 +58,14 @@ def sweep_rows(executor: Executor, run_ids: Sequence[str]) -> list[dict[str, Any
         row = {option: rec["config"].get(option), "value": rec["config"].get(option), "run_id": run_id,
                "status": rec["status"], "weights_reset_fraction": None, "acc_forget": None, "acc_test": None,
                "delta_acc_forget": None, "delta_mia": None, "seconds": None, "time_vs_gold": None,
-               "error": rec["error"], "misses": None}
+               "error": rec["error"], "misses": None, "audit_misses": None}
         if r is not None:
+            deltas = r.deltas or {}
             row.update({option: r.config.get(option), "value": r.config.get(option),
                         "weights_reset_fraction": r.weights_reset_fraction, "acc_forget": r.unlearned.acc_forget,
-                        "acc_test": r.unlearned.acc_test, "delta_acc_forget": r.deltas["acc_forget"],
-                        "delta_mia": r.deltas["mia"], "seconds": r.seconds, "time_vs_gold": r.time_vs_gold,
-                        "misses": misses(r.verdict)})
+                        "acc_test": r.unlearned.acc_test, "delta_acc_forget": deltas.get("acc_forget"),
+                        "delta_mia": deltas.get("mia"), "seconds": r.seconds, "time_vs_gold": r.time_vs_gold,
+                        "misses": misses(r.verdict) if r.gold is not None else None,
+                        "audit_misses": misses(r.audit.checks) if r.audit else None})
         rows.append(row)
     return rows

@@ -20,17 +20,21 @@ def models_table(result: UnlearnResult, baselines: dict[str, UnlearnResult] | No
     """One row per model: the run's original, unlearned and gold models, then each baseline's unlearned model."""
     rows = []
     for role in MODEL_ROLES:
-        seconds = result.seconds if role == "unlearned" else result.models[role].seconds
+        m = result.models.get(role)
+        if m is None:  # no gold model for this run
+            continue
+        seconds = result.seconds if role == "unlearned" else m.seconds
         rows.append({"model": result.method if role == "unlearned" else role, "role": role,
-                     **_fields(result.models[role], result.gold, seconds)})
+                     **_fields(m, result.gold, seconds)})
     for method, r in (baselines or {}).items():
         rows.append({"model": method, "role": "baseline", **_fields(r.unlearned, r.gold, r.seconds)})
     return pd.DataFrame(rows)
 
 
-def _fields(m: ModelMetrics, gold: ModelMetrics, seconds: float) -> dict[str, Any]:
+def _fields(m: ModelMetrics, gold: ModelMetrics | None, seconds: float) -> dict[str, Any]:
     return {"Acc(Dr)": m.acc_retain, "Acc(Df)": m.acc_forget, "Acc(test)": m.acc_test, "MIA(Df)": m.mia_forget,
-            "ΔAcc(Df)": m.acc_forget - gold.acc_forget, "ΔMIA": m.mia_forget - gold.mia_forget,
+            "ΔAcc(Df)": m.acc_forget - gold.acc_forget if gold else None,
+            "ΔMIA": m.mia_forget - gold.mia_forget if gold else None,
             "loss AUC": m.loss_auc, "JS→gold": m.js_to_gold, "seconds": seconds}
 
 
@@ -46,6 +50,8 @@ def per_class(result: UnlearnResult) -> pd.DataFrame:
     """Test accuracy per class for the original, unlearned and gold models."""
     rows = []
     for name in MODEL_ORDER:
+        if result.models.get(name) is None:  # no gold model for this run
+            continue
         for k, v in enumerate(result.models[name].per_class_test):  # None where the test split has no such image
             label = result.classes[k] if k < len(result.classes) else str(k)
             rows.append({"class": label, "model": name, "accuracy": v})
@@ -84,12 +90,13 @@ def sweep_frame(results: Sequence[UnlearnResult], option: str) -> pd.DataFrame:
     rows = []
     for r in results:
         u, g = r.unlearned, r.gold
-        checks = r.verdict
+        checks = r.verdict if g is not None else (r.audit.checks if r.audit else [])
         rows.append({"value": float(r.config[option]), "run_id": r.run_id, "weights reset": r.weights_reset_fraction,
                      "Acc(Df)": u.acc_forget, "Acc(test)": u.judged_test, "MIA(Df)": u.mia_forget,
-                     "gold Acc(Df)": g.acc_forget, "gold Acc(test)": g.judged_test, "gold MIA(Df)": g.mia_forget,
-                     "ΔMIA": r.deltas["mia"], "time ÷ gold": r.time_vs_gold,
-                     "passes": all(c.passed for c in checks), "misses": misses(checks)})
+                     "gold Acc(Df)": g.acc_forget if g else None, "gold Acc(test)": g.judged_test if g else None,
+                     "gold MIA(Df)": g.mia_forget if g else None, "ΔMIA": (r.deltas or {}).get("mia"),
+                     "time ÷ gold": r.time_vs_gold, "passes": bool(checks) and all(c.passed for c in checks),
+                     "misses": misses(checks)})
     return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
 
 
@@ -97,9 +104,22 @@ def sweep_lines(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long forms of `sweep_frame` for the chart: (metric per value, gold's level per metric)."""
     metrics = ["Acc(Df)", "Acc(test)", "MIA(Df)", "weights reset"]
     lines = frame.melt(id_vars=["value"], value_vars=metrics, var_name="metric", value_name="level")
-    gold = pd.DataFrame([{"metric": m, "level": float(frame[f"gold {m}"].iloc[-1])} for m in metrics[:3]]) \
-        if len(frame) else pd.DataFrame(columns=["metric", "level"])
+    with_gold = frame.dropna(subset=["gold Acc(Df)"])
+    gold = pd.DataFrame([{"metric": m, "level": float(with_gold[f"gold {m}"].iloc[-1])} for m in metrics[:3]]) \
+        if len(with_gold) else pd.DataFrame(columns=["metric", "level"])
     return lines, gold
+
+
+def search_frame(result: UnlearnResult) -> pd.DataFrame:
+    """Automatic γ's candidates as tried, in order: γ, weights reset, epochs, what the search saw, and which
+    was chosen (empty for a run that did not search)."""
+    search = result.gamma_search or {}
+    rows = [{"try": k + 1, **row, "chosen": False} for k, row in enumerate(search.get("tried", []))]
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        last = frame.index[(frame["gamma"] == search["chosen"])][-1]
+        frame.loc[last, "chosen"] = True
+    return frame
 
 
 RUNS_COLUMNS = ["id", "status", "kind", "method", "dataset", "forget", "Acc(test)", "Acc(Df)", "ΔMIA", "time ÷ gold",
@@ -116,7 +136,7 @@ def runs_frame(runs: list[dict[str, Any]], results: dict[str, UnlearnResult] | N
             "id": rec["id"], "status": rec["status"], "kind": rec["kind"], "method": rec["method"],
             "dataset": rec["dataset"], "forget": describe_forget(rec["forget"] or {}),
             "Acc(test)": r.unlearned.acc_test if r else None, "Acc(Df)": r.unlearned.acc_forget if r else None,
-            "ΔMIA": r.deltas["mia"] if r else None, "time ÷ gold": r.time_vs_gold if r else None,
+            "ΔMIA": (r.deltas or {}).get("mia") if r else None, "time ÷ gold": r.time_vs_gold if r else None,
             "seconds": _duration(rec), "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec["created_at"])),
             "error": rec["error"],
         })

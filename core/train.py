@@ -40,6 +40,25 @@ class TrainConfig(Config):
         )
 
 
+def optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The recipe's optimiser: SGD with momentum and weight decay."""
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> float:
+    """One training step on a batch; returns its mean loss."""
+    loss = F.cross_entropy(model(x), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
+def steps_per_run(cfg: TrainConfig, samples: int) -> int:
+    """Optimiser steps a whole training run of a resolved config takes on `samples` images."""
+    return cfg.epochs * -(-samples // cfg.batch_size)
+
+
 def train(model: nn.Module, data: TensorDataset, cfg: TrainConfig, *, device: torch.device,
           progress: Progress = no_progress, phase: str = "training") -> dict:
     """Train `model` in place on `data` with a resolved config; returns per-epoch losses and wall time."""
@@ -47,18 +66,13 @@ def train(model: nn.Module, data: TensorDataset, cfg: TrainConfig, *, device: to
         raise ValueError("train() needs a resolved config: call cfg.resolved(dataset.recipe) first")
     gen = torch.Generator().manual_seed(cfg.seed)
     model.to(device).train()
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    opt = optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.lr_decay)
     losses, t0 = [], time.perf_counter()
     for epoch in range(cfg.epochs):
         total, count = 0.0, 0
         for x, y in iter_batches(data, cfg.batch_size, shuffle=True, generator=gen):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(y)
+            total += step(model, opt, x.to(device, non_blocking=True), y.to(device, non_blocking=True)) * len(y)
             count += len(y)
         sched.step()
         losses.append(total / max(count, 1))

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from . import config as cfgmod
+from .audit import Audit, Views, audit, correct
 from .checkpoint import save_checkpoint
 from .data import Dataset
 from .evaluate import Outputs
@@ -19,10 +21,12 @@ from .forget import ForgetSpec
 from .gold import gold_model
 from .methods import DEFAULT_METHOD, Method, MethodError, get_method
 from .metrics import distributions, forget_examples, model_metrics, per_layer_changed, weights_changed_fraction
+from .mia import EntropyAttack
 from .prepare import Prepared, cache_key, child_card, prepare
 from .progress import Progress, no_progress
 from .result import GoldRef, ModelMetrics, UnlearnResult
 from .store import ActiveRun, RunStore, track
+from .verdict import Evidence, gold_checks
 
 
 class PhaseClock:
@@ -66,9 +70,11 @@ def check_finite(model: nn.Module, method: str) -> None:
                           f"Lower its learning rate or its number of epochs and run it again.")
 
 
-def apply_method(m: Method, cfg: Any, prep: Prepared, gold: tuple[nn.Module, GoldRef]) -> Outcome:
+def apply_method(m: Method, cfg: Any, prep: Prepared, gold: tuple[nn.Module, GoldRef] | None) -> Outcome:
     """Run the method on a copy of the original model (the reference method's model is gold itself)."""
     if m.reference:
+        if gold is None:
+            raise MethodError(f"{m.name} is the retrained model itself; run it with gold 'train', not 'none'")
         return Outcome(gold[0], {"cached": gold[1].cached}, gold[1].seconds)
     cached_before = set(prep.task.importance.values)
     prep.task.importance.accessed.clear()
@@ -80,19 +86,34 @@ def apply_method(m: Method, cfg: Any, prep: Prepared, gold: tuple[nn.Module, Gol
     return Outcome(model, info, seconds, prep.task.importance.reused_seconds(cached_before))
 
 
-def judge(prep: Prepared, outcome: Outcome, gold: tuple[nn.Module, GoldRef]) -> tuple[dict[str, ModelMetrics], dict]:
-    """Each model's metrics (original, unlearned, gold), and the per-sample views the Results page draws."""
-    outs: dict[str, dict[str, Outputs]] = {"original": prep.original(), "gold": prep.evaluate(gold[0]),
-                                           "unlearned": prep.evaluate(outcome.model)}
-    seconds = {"original": 0.0, "gold": gold[1].seconds, "unlearned": outcome.seconds}
-    gold_probs = outs["gold"]["forget"].probs
-    models = {name: model_metrics(o["retain"], o["forget"], o["test"], num_classes=prep.dataset.num_classes,
-                                  forget_classes=prep.task.forget_classes, gold_forget_probs=gold_probs,
-                                  seconds=seconds[name], seed=prep.task.seed)
-              for name, o in outs.items()}
+def judge(prep: Prepared, outcome: Outcome, gold: tuple[nn.Module, GoldRef] | None):
+    """Each model's metrics (original, unlearned, gold if any), the per-sample evidence the verdict resamples,
+    the models' outputs, and the per-sample views the Results page draws."""
+    outs: dict[str, dict[str, Outputs]] = {"original": prep.original(), "unlearned": prep.evaluate(outcome.model)}
+    if gold is not None:
+        outs["gold"] = prep.evaluate(gold[0])
+    seconds = {"original": 0.0, "gold": gold[1].seconds if gold else 0.0, "unlearned": outcome.seconds}
+    gold_probs = outs["gold"]["forget"].probs if gold is not None else None
+    models: dict[str, ModelMetrics | None] = {"gold": None}
+    evidence: dict[str, Evidence] = {}
+    for name, o in outs.items():
+        attack = EntropyAttack.fit(o["retain"].probs, o["test"].probs, prep.task.seed)
+        models[name] = model_metrics(o["retain"], o["forget"], o["test"], num_classes=prep.dataset.num_classes,
+                                     forget_classes=prep.task.forget_classes, gold_forget_probs=gold_probs,
+                                     seconds=seconds[name], seed=prep.task.seed, attack=attack)
+        judged = ~np.isin(o["test"].labels, prep.task.forget_classes)  # every test image for sample forgetting
+        evidence[name] = Evidence(forget_correct=correct(o["forget"]), test_correct=correct(o["test"])[judged],
+                                  forget_member=attack.is_member(o["forget"].probs).astype(float))
     views = {"distributions": distributions(outs, seed=prep.task.seed),
              "forget_examples": forget_examples(outs, prep.forget_idx)}
-    return models, views
+    return models, evidence, outs, views
+
+
+def audit_of(prep: Prepared, outs: dict[str, dict[str, Outputs]], tuned: bool, time_ratio: float | None) -> Audit:
+    """The gold-free audit with intervals: on the reference half a search did not tune on, else on all of it."""
+    reference = prep.report_half if tuned else prep.reference
+    return audit(Views.from_outputs(outs["unlearned"], reference), Views.from_outputs(outs["original"], reference),
+                 reference, prep.spec.kind, time_ratio=time_ratio, seed=prep.task.seed)
 
 
 def weight_report(prep: Prepared, outcome: Outcome) -> dict[str, Any]:
@@ -115,8 +136,10 @@ def save_unlearned(run: ActiveRun, prep: Prepared, result: UnlearnResult, model:
 def run_unlearn(checkpoint: str | Path, spec: ForgetSpec, method: str = DEFAULT_METHOD, method_config: Any = None, *,
                 card: dict | None = None, device: str = "auto", store: RunStore | None = None,
                 progress: Progress = no_progress, prepared: Prepared | None = None, run_id: str | None = None,
-                gold: tuple[nn.Module, GoldRef] | None = None, dataset: Dataset | None = None) -> UnlearnResult:
-    """Unlearn `spec` from `checkpoint` with `method` and judge it against gold; records the run in `store`.
+                gold: tuple[nn.Module, GoldRef] | None = None, gold_mode: str = "train",
+                dataset: Dataset | None = None) -> UnlearnResult:
+    """Unlearn `spec` from `checkpoint` with `method`, audit it gold-free, and judge it against gold where
+    `gold_mode` allows (`train`, `cached`, `none`: see core/gold.py); records the run in `store`.
 
     The input checkpoint is only read. On failure the run record holds the error and any partial artifact
     is removed. `run_id` names a queued record to run (a job's); `prepared` and `gold` let a comparison share
@@ -134,20 +157,32 @@ def run_unlearn(checkpoint: str | Path, spec: ForgetSpec, method: str = DEFAULT_
         run.update(dataset=prep.dataset.name, parent_sha256=prep.card["sha256"],
                    cache_key=cache_key(prep, method, cfg_dict))
         prep.original()
-        gold = gold or gold_model(prep, store, clock)
+        clock("retraining cost", 0.0, "timing a few steps of the recipe")
+        retrain_seconds = prep.retrain_seconds()
+        clock("retraining cost", 1.0, "")
+        gold = gold if gold is not None else gold_model(prep, store, clock, gold_mode)
         clock.exclude("gold retraining")  # gold's time is reported on its own, not as a phase
         outcome = apply_method(m, cfg, prep, gold)
         clock("evaluation", 0.0, "")
-        models, views = judge(prep, outcome, gold)
-        swept = m.swept_value(cfg, spec.kind)
+        models, evidence, outs, views = judge(prep, outcome, gold)
+        swept = m.swept_value(cfg, spec.kind, outcome.info)
         config = {**cfg_dict, **({m.sweep.option: swept} if swept is not None else {})}
-        clock("evaluation", 1.0, "")
+        seconds = outcome.seconds + outcome.reused_seconds
+        time_ratio = seconds / retrain_seconds if retrain_seconds else None
+        verdict = gold_checks(evidence["unlearned"], evidence["gold"], spec.kind, time_ratio,
+                              test_label=models["unlearned"].judged_test_label, seed=prep.task.seed) \
+            if gold is not None else None
+        search = outcome.info.pop("gamma_search", None)
         result = UnlearnResult(
             run_id=run.id, method=method, config=config,
             checkpoint={"path": str(prep.checkpoint), "sha256": prep.card["sha256"]},
             dataset=prep.dataset.name, classes=prep.dataset.classes, forget=prep.forget_info(), models=models,
-            gold_ref=gold[1], seconds_standalone=outcome.seconds + outcome.reused_seconds, phases=clock.rounded(),
-            info={k: v for k, v in outcome.info.items() if k != "per_layer"}, **weight_report(prep, outcome), **views)
+            gold_ref=gold[1] if gold else None, seconds_standalone=seconds, phases={},
+            info={k: v for k, v in outcome.info.items() if k != "per_layer"}, **weight_report(prep, outcome),
+            **views, audit=audit_of(prep, outs, search is not None, time_ratio), verdict_checks=verdict,
+            retrain_seconds=retrain_seconds, gamma_search=search)
+        clock("evaluation", 1.0, "")
+        result.phases = clock.rounded()
         if store is not None and not m.reference:
             save_unlearned(run, prep, result, outcome.model)
             run.finish(metrics=result.to_dict(), timings=result.phases, artifact_path=result.artifact["path"],

@@ -31,21 +31,52 @@ run_id = common.bound_selectbox("Run", ids, "result_run", "result_run_choice", f
 result = by_id[run_id]
 baselines = queries.baselines_for(store, result, exclude=run_id)
 
+ICONS = {True: ":green[:material/check_circle:]", False: ":red[:material/cancel:]", None: ":orange[:material/help:]"}
+
+
+def draw_checks(checks) -> None:
+    """One column per check: its mark (pass, miss, or open when its interval straddles the bar) and figures."""
+    for col, check in zip(st.columns(len(checks)), checks):
+        col.markdown(f"{ICONS[check.passed]} **{check.name}**" + ("" if check.passed is not None else " (open)"))
+        col.caption(check.detail)
+
+
 u, g = result.unlearned, result.gold
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Acc(Df) vs gold", f"{100 * u.acc_forget:.1f}%", f"{100 * result.deltas['acc_forget']:+.1f} pts",
-          delta_color="off")
-c2.metric("Acc(test)", f"{100 * u.acc_test:.2f}%", f"{100 * (u.acc_test - g.acc_test):+.2f} pts vs gold",
-          delta_color="off")
-c3.metric("MIA on Df vs gold", f"{100 * u.mia_forget:.1f}%", f"{100 * result.deltas['mia']:+.1f} pts",
-          delta_color="off")
-tv = result.time_vs_gold
-c4.metric("Time", f"{result.seconds:.1f}s", f"{tv:.2f}× gold's {g.seconds:.1f}s" if tv else None, delta_color="off")
-verdict_cols = st.columns(4)
-for col, check in zip(verdict_cols, result.verdict):
-    icon = ":green[:material/check_circle:]" if check.passed else ":red[:material/cancel:]"
-    col.markdown(f"{icon} **{check.name}**")
-    col.caption(check.detail)
+if g is not None:
+    c1.metric("Acc(Df) vs gold", f"{100 * u.acc_forget:.1f}%", f"{100 * result.deltas['acc_forget']:+.1f} pts",
+              delta_color="off")
+    c2.metric("Acc(test)", f"{100 * u.acc_test:.2f}%", f"{100 * (u.acc_test - g.acc_test):+.2f} pts vs gold",
+              delta_color="off")
+    c3.metric("MIA on Df vs gold", f"{100 * u.mia_forget:.1f}%", f"{100 * result.deltas['mia']:+.1f} pts",
+              delta_color="off")
+else:
+    ref = result.audit.figures if result.audit else {}
+    c1.metric("Acc(Df) vs unseen", f"{100 * u.acc_forget:.1f}%",
+              f"{100 * (u.acc_forget - ref['acc_reference'].value):+.1f} pts" if "acc_reference" in ref else None,
+              delta_color="off")
+    c2.metric("Acc(test)", f"{100 * u.acc_test:.2f}%",
+              f"{100 * (u.acc_test - result.original.acc_test):+.2f} pts vs before", delta_color="off")
+    c3.metric("MIA on Df", f"{100 * u.mia_forget:.1f}%",
+              f"{100 * (ref['mia_forget'].value - ref['mia_reference'].value):+.1f} pts vs unseen"
+              if "mia_reference" in ref else None, delta_color="off")
+tr = result.time_vs_retrain
+c4.metric("Time", f"{result.seconds:.1f}s", f"{tr:.2f}× retraining (about {result.retrain_seconds:.1f}s)"
+          if tr else None, delta_color="off")
+if g is not None:
+    st.markdown("**Against the retrained model (gold)**")
+    draw_checks(result.verdict)
+if result.audit is not None:
+    ref = result.audit.reference
+    st.markdown(f"**Without gold: against {ref['what']}** ({ref['size']} images"
+                + (", the half automatic γ did not look at" if ref["half"] == "B" else "") + ")")
+    draw_checks(result.audit.checks)
+if g is None:
+    st.info("No model was retrained without the forgotten data for this run, so it is judged against unseen images "
+            "of the same kind alone: a model that never saw the data treats it like those. Choose *Retrain it* on "
+            "the Unlearn page to also compare with retraining.")
+st.caption("A check is open (?) when its 95% interval straddles its bar: the samples at hand cannot decide it, "
+           "and the caption says about how many would.")
 if result.streisand:
     st.warning("Streisand effect: Acc(Df) is far below gold's — the model refuses the forgotten data, which itself "
                "reveals what was forgotten.")
@@ -74,6 +105,28 @@ st.altair_chart(alt.Chart(bars).mark_bar().encode(
     stroke=alt.condition(alt.datum.is_gold, alt.value("black"), alt.value(None)), strokeWidth=alt.value(2),
     column=alt.Column("metric:N", sort=list(tables.METRIC_LABELS.values()), title=None),
     tooltip=["model", "metric", alt.Tooltip("value:Q", format=".2%")]).properties(width=150, height=220))
+
+search = tables.search_frame(result)
+if len(search):
+    gs = result.gamma_search
+    st.subheader(f"How γ was chosen: {gs['chosen']:g}")
+    key = "mia_class" if "mia_class" in search else "mia_gap"
+    label = ("share of the forgotten class called members" if key == "mia_class"
+             else "attacker: Df minus unseen, members")
+    points = alt.Chart(search).mark_circle(size=120).encode(
+        x=alt.X("weights_reset_fraction:Q", axis=alt.Axis(format="%"), title="weights reset"),
+        y=alt.Y(f"{key}:Q", axis=alt.Axis(format="%"), title=label),
+        color=alt.Color("passed:N", scale=alt.Scale(domain=[True, False], range=["#2e7d32", "#c62828"]),
+                        title="passed"),
+        shape=alt.Shape("stage:N", title=None),
+        tooltip=["try", "gamma", "stage", "epochs", alt.Tooltip("weights_reset_fraction:Q", format=".2%"),
+                 alt.Tooltip(f"{key}:Q", format=".1%"), alt.Tooltip("kept_test:Q", format="+.1%"), "seconds"])
+    chosen = alt.Chart(search[search["chosen"]]).mark_point(size=400, color="black").encode(
+        x="weights_reset_fraction:Q", y=f"{key}:Q")
+    st.altair_chart(points + chosen, width="stretch")
+    st.caption(f"Each try of the search, on half A of the reference ({gs['reference_size']} images): resets alone "
+               "first (cheap), then fine-tuning of the chosen selection. Chosen (ringed): " + gs["criterion"] + "."
+               + ("" if gs["passed"] else " No candidate passed every check; the ringed one came closest."))
 
 sweep = get_method(result.method).sweep
 if sweep is not None:
@@ -146,6 +199,8 @@ if ex:
         names = ds.classes
         cols = st.columns(8)
         imgs = thumbnails(ds.x_train[ex["indices"]].numpy())
-        for n, (img, y, o, un, gd) in enumerate(zip(imgs, ex["labels"], ex["original"], ex["unlearned"], ex["gold"])):
+        golds = ex.get("gold") or [None] * len(imgs)
+        for n, (img, y, o, un, gd) in enumerate(zip(imgs, ex["labels"], ex["original"], ex["unlearned"], golds)):
             cols[n % 8].image(img, width="stretch", clamp=True,
-                              caption=f"true {names[y]} · before {names[o]} · after {names[un]} · gold {names[gd]}")
+                              caption=f"true {names[y]} · before {names[o]} · after {names[un]}"
+                                      + (f" · gold {names[gd]}" if gd is not None else ""))

@@ -16,11 +16,41 @@ from core.curves import page_values, sweep_curve
 from core.data import DataError
 from core.display import describe_forget, eta_seconds
 from core.forget import ForgetSpec, ForgetSpecError
+from core.gold import gold_status
 from core.jobs import JobRequest
 from core.methods import DEFAULT_METHOD, METHODS, MethodError
 from core.store import StoreError
 from core.sweep import parse_values, submit_sweep
 from pages import common, forms
+
+
+@st.cache_data(show_spinner="Estimating what retraining would cost…", ttl=600)
+def gold_choice(path: str, mtime: float, spec: dict) -> dict:
+    """Whether gold is cached for this checkpoint and forget set, and retraining's estimated time."""
+    return gold_status(path, ForgetSpec.from_dict(spec), common.store())
+
+
+GOLD_LABELS = {"train": "Retrain it (exact, slow)", "cached": "Use it if already retrained",
+               "none": "No: judge without it"}
+
+
+def gold_widget(path, spec: ForgetSpec) -> str:
+    """The gold choice, with what each costs here."""
+    try:
+        status = gold_choice(str(path), path.stat().st_mtime, spec.to_dict())
+    except (CheckpointError, DataError, ForgetSpecError, ValueError) as e:
+        st.warning(f"Retraining's cost cannot be estimated: {e}")
+        status = {"cached": False, "estimate_seconds": None}
+    est = status["estimate_seconds"]
+    cost = "already retrained: free" if status["cached"] else (f"about {est:.0f} s here" if est else "unknown cost")
+    choice = st.radio("Reference model: retrained without the data to forget (gold)", list(GOLD_LABELS),
+                      format_func=GOLD_LABELS.get, horizontal=True, key="gold",
+                      help="Retraining from scratch without the data is the exact answer unlearning approximates; "
+                           "it is what users of unlearning cannot usually afford. Every run is also judged without "
+                           "it, against unseen images of the same kind (the gold-free audit).")
+    st.caption(f"Retraining: {cost}." + ("" if status["cached"] or choice != "cached" else
+                                         " None is cached yet, so this run will be judged without it."))
+    return choice
 
 
 @st.cache_data(show_spinner="Computing the curve of weights selected…")
@@ -118,13 +148,18 @@ else:
         problem = str(e)
     if m.sweep is not None:
         option = m.sweep.option
+        words = cfgmod.option(m.config, option).words
         left, right = st.columns([1, 2])
         with left:
+            auto = "auto" in words and st.toggle(
+                f"Automatic {m.sweep.label}", value=True, key=f"{method}.auto",
+                help="The product chooses it: the fewest weights whose reset passes the gold-free audit, chosen on "
+                     "half of the unseen reference images and reported on the other half.")
             value = st.slider(m.sweep.label, float(m.sweep.low), float(m.sweep.high), float(m.sweep.default(spec.kind)),
-                              0.05, key=f"{method}.{option}", help=cfgmod.option(m.config, option).help)
+                              0.05, key=f"{method}.{option}", help=cfgmod.option(m.config, option).help, disabled=auto)
             with st.expander("Other settings"):
                 try:
-                    cfg = forms.config_form(m.config, method, fixed={option: value})
+                    cfg = forms.config_form(m.config, method, fixed={option: "auto" if auto else value})
                 except cfgmod.ConfigError as e:
                     problem = str(e)
         with right:
@@ -136,6 +171,7 @@ else:
                 cfg = forms.config_form(m.config, method)
             except cfgmod.ConfigError as e:
                 problem = str(e)
+    gold = gold_widget(path, spec)
     gpu = torch.cuda.is_available()
     device = st.radio("Run on", ["GPU", "CPU"] if gpu else ["CPU", "GPU"], horizontal=True, disabled=not gpu,
                       help=None if gpu else "No GPU on this server", key="device")
@@ -144,14 +180,14 @@ else:
         st.error(problem)
     if st.button("Launch", type="primary", disabled=problem is not None or cfg is None, key="launch"):
         submit(JobRequest(checkpoint=str(path), forget=spec.to_dict(), method=method, config=cfgmod.to_dict(cfg),
-                          device=device))
+                          device=device, gold=gold))
     if m.sweep is not None:
         with st.expander(f"Sweep {m.sweep.label}: one job per value, on the active executor"):
             text = st.text_input("Values", ",".join(f"{v:g}" for v in m.sweep.values), key=f"{method}.sweep_values")
             if st.button("Launch sweep", disabled=problem is not None or cfg is None, key="launch_sweep"):
                 try:
                     ids = submit_sweep(common.executor(), str(path), spec, parse_values(text, "values"), cfg,
-                                       method=method, device=device)
+                                       method=method, device=device, gold=gold)
                 except (MethodError, ValueError) as e:
                     st.error(str(e))
                 else:

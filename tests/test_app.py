@@ -157,9 +157,9 @@ def test_results_page_shows_the_store_numbers_and_the_runs_page_manages_runs(ope
     assert row["seconds"] == f"{r.seconds:.2f}"
     assert len(at.get("vega_lite_chart")) >= 4 and len(at.get("image")) == 24
     shown = [m.value for m in at.markdown]
-    for check in r.verdict:
-        icon = ":material/check_circle:" if check.passed else ":material/cancel:"
-        assert any(icon in v and f"**{check.name}**" in v for v in shown), check.name
+    icons = {True: ":material/check_circle:", False: ":material/cancel:", None: ":material/help:"}
+    for check in r.verdict + r.audit.checks:  # against gold, then gold-free: pass, miss or open
+        assert any(icons[check.passed] in v and f"**{check.name}**" in v for v in shown), check.name
         assert check.detail in [c.value for c in at.caption]
     assert any("One threshold γ so far" in c.value for c in at.caption)  # a single DeepClean γ: no curve yet
     assert "ssd" not in at.multiselect(key="baselines").options and "gold" not in at.multiselect(key="baselines").options
@@ -189,3 +189,43 @@ def test_results_page_plots_the_gamma_runs_of_the_checkpoint_and_forget_set(open
     passing = [f"{r.config['gamma']:g}" for r in runs if all(c.passed for c in r.verdict)]
     assert any(f"pass every check against gold: {', '.join(passing) or 'none yet'}." in c.value for c in at.caption)
     assert len(at.get("vega_lite_chart")) >= 5
+
+
+def test_unlearn_page_runs_automatic_gamma_without_gold_and_results_shows_the_audit_alone(open_app, shipped):
+    at = open_app("pages/unlearn.py", forget={"kind": "classes", "classes": [0]})
+    assert at.toggle(key="deepclean.auto").value is True and at.slider(key="deepclean.gamma").disabled
+    assert at.radio(key="gold").value == "train" and any("Retraining:" in c.value for c in at.caption)
+    at.radio(key="gold").set_value("none").run()
+    at.button(key="launch").click().run()
+    run_id = at.session_state["last_job"]
+    from pages import common
+
+    assert common.executor().wait(run_id, timeout=300) == "done"
+    store = RunStore()
+    rec = store.get(run_id)
+    assert rec["config"]["gamma"] == "auto" and rec["metrics"]["models"]["gold"] is None
+    assert store.list(kind="gold") == []  # no gold model trained or recorded
+    at = open_app("pages/results.py", result_run=run_id)
+    assert any("judged against unseen images of the same kind alone" in i.value for i in at.info)
+    assert list(at.table[0].value.index) == ["original", "deepclean"]  # no gold row
+    shown = [m.value for m in at.markdown]
+    assert any("Without gold: against test images of the forgotten classes" in v for v in shown)
+    assert not any("Against the retrained model" in v for v in shown)
+    for check in rec["metrics"]["audit"]["checks"]:
+        assert any(f"**{check}**" in v for v in shown), check
+    assert any(h.value.startswith("How γ was chosen") for h in at.subheader)
+
+
+def test_unlearn_page_with_a_fixed_gamma_and_the_gold_choice(open_app):
+    at = open_app("pages/unlearn.py", forget={"kind": "classes", "classes": [0]})
+    at.toggle(key="deepclean.auto").set_value(False).run()
+    assert not at.slider(key="deepclean.gamma").disabled
+    at.slider(key="deepclean.gamma").set_value(1.5).run()
+    at.radio(key="gold").set_value("cached").run()
+    assert any("None is cached yet" in c.value for c in at.caption)
+    at.button(key="launch").click().run()
+    rec = RunStore().get(at.session_state["last_job"])
+    assert rec["config"]["gamma"] == 1.5
+    from core.jobs import JobRequest  # the job carries the gold choice to the worker
+
+    assert JobRequest(rec["parent_path"], rec["forget"], gold="cached").gold == "cached"

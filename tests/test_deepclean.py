@@ -6,7 +6,8 @@ from torch.utils.data import TensorDataset
 from core.data import Recipe
 from core.methods.base import UnlearnTask
 from core.methods.training import adam_cosine
-from core.methods.deepclean import DeepCleanConfig, fisher_ratio, gamma_curve, importances, run, selection
+from core.methods.deepclean import run
+from core.methods.fisher_reset import DeepCleanConfig, fisher_ratio, gamma_curve, importances, selection
 from core.models import build_model
 from core.train import TrainConfig
 

@@ -80,7 +80,7 @@ def test_random_samples_use_gamma_1_1(shipped, class0):
 
 def test_failed_run_keeps_its_error_and_no_artifact(shipped, class0, monkeypatch):
     store, _, _ = class0
-    import core.methods.deepclean as dc
+    import core.methods.fisher_reset as dc
 
     def boom(*a, **k):
         raise RuntimeError("injected failure")

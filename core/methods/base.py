@@ -68,6 +68,9 @@ class UnlearnTask:
     progress: Progress = no_progress
     importance: ImportanceCache = field(default_factory=ImportanceCache)
     seed: int = 0
+    # Judges a candidate model gold-free on the half of the reference set a method may tune on (automatic
+    # γ): `auditor(model) -> core.audit.Audit`, point estimates. None where the task has no reference set.
+    auditor: Callable[[nn.Module], Any] | None = None
 
 
 # curve(original model, task, config, values) -> one row per value: {option: value, "selected", "total",
@@ -116,9 +119,12 @@ class Method:
                 f"Choose a class forget set, or another method."
             )
 
-    def swept_value(self, config: Any, forget_kind: str) -> float | None:
-        """The value of the swept option this config runs with (its default filled in), or None."""
+    def swept_value(self, config: Any, forget_kind: str, info: dict[str, Any] | None = None) -> float | None:
+        """The value of the swept option a run used: as the method reports it in `info` (a value it chose
+        itself, as automatic γ does), else the config's with its default filled in; None if it sweeps nothing."""
         if self.sweep is None:
             return None
+        if info and isinstance(info.get(self.sweep.option), (int, float)):
+            return float(info[self.sweep.option])
         value = getattr(config, self.sweep.option)
         return float(value if value is not None else self.sweep.default(forget_kind))
