@@ -158,18 +158,29 @@ def test_every_conv2d_variant_is_exact(kind):
     assert_matches(model, data)
 
 
-@pytest.mark.parametrize("path", ["grouped", "unfold"])
-def test_both_dense_conv_paths_are_exact(monkeypatch, path):
+@pytest.mark.parametrize("path", ["grouped", "unfold", "gram"])
+def test_every_conv_and_linear_path_is_exact(monkeypatch, path):
     import core.fisher.conv as conv
+    import core.fisher.registry as registry
 
-    monkeypatch.setattr(conv, "GROUPED_MIN_POSITIONS", 1 if path == "grouped" else 10**9)
-    monkeypatch.setattr(conv, "GROUPED_MAX_RATIO", 10**9)
+    monkeypatch.setattr(conv, "GROUPED_MAX_RATIO", 10**9 if path == "grouped" else 0)
+    monkeypatch.setattr(registry, "GRAM_MAX_POSITIONS", 10**9 if path == "gram" else 0)
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 3, dilation=2),
-                          nn.Flatten(), nn.LazyLinear(5)).double()
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, dilation=2, groups=2),
+                          Tokens(), nn.Linear(4, 3), nn.Flatten(), nn.LazyLinear(5)).double()
     data = _data((2, 12, 12), n=9, classes=5)
     model(data.tensors[0][:1])
     assert_matches(model, data)
+
+
+def test_float32_on_small_maps_against_float64():
+    """VGG's last stages run on 2×2 and 1×1 maps (the expanded-square path); float32 stays within 1e-4."""
+    torch.manual_seed(0)
+    model = _randomise(build_model("vgg16_bn", (3, 32, 32), 10, width=4))
+    x, y = torch.randn(12, 3, 32, 32), torch.arange(12) % 10
+    ref = naive(copy.deepcopy(model).double(), TensorDataset(x.double(), y), log_lik)
+    got = fisher_diagonal(model, TensorDataset(x, y), batch_size=6)
+    assert max(rel_err(got[k], ref[k].float()) for k in ref) < TOL
 
 
 def test_norm_layers_in_closed_form():

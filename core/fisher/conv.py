@@ -1,14 +1,13 @@
 """nn.Conv2d, any groups (depthwise included), stride, dilation, padding mode.
 
 The per-sample weight gradient ∇W_i is the correlation of the sample's output gradient with its input.
-Four ways to form it, chosen per call by shape (measured on the 2-core CPU bench, `bench/fisher.py`):
+Three ways to form Σ_i (∇W_i)², chosen per call by shape (measured on the 2-core CPU, batch 64 and 128):
 
-- one output position (1×1 maps, squeeze-excitation): Σ_i (∇W_i)² = (g²)ᵀ(cols²) like a Linear layer,
-  with no per-sample tensor at all;
-- large feature maps: the convolution's own weight-gradient kernel with the batch folded into the groups;
-- depthwise (one input channel per group): a loop over the k×k kernel offsets, each a strided slice of
-  the input times the output gradient, summed over positions (k² passes over the activations);
-- otherwise: unfold + one matmul per sample, in cache-sized chunks.
+- at most `GRAM_MAX_POSITIONS` output positions (1×1 and 2×2 maps, squeeze-excitation): `gram_sq_sum` on
+  the unfolded input, with no per-sample tensor at all;
+- a weight small next to its feature map (and every depthwise conv): the convolution's own weight-gradient
+  kernel with the batch folded into the groups;
+- otherwise (large weights on small maps): unfold + one matmul per sample, in cache-sized chunks.
 """
 
 from __future__ import annotations
@@ -17,19 +16,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .registry import Call, Rule, chunks, register, sq_sum
+from . import registry
+from .registry import Call, Rule, chunks, gram_sq_sum, register, sq_sum
 
 # Largest per-sample block (elements) the unfold path forms at once: about an L2 cache (4 MiB of float32).
 # Squaring and summing a block while it is still cached was ~3× faster than larger blocks on the CPU bench.
 UNFOLD_CHUNK_ELEMENTS = 1 << 20
 # The grouped weight-gradient kernel serves a call when its per-sample weight gradient (O·C/G·k² entries)
-# is small next to its output positions: at most this many entries per position. Measured on CPU (batch 64):
-# grouped wins at 36 to 576 entries per position (25–30% at 288 and 576, ResNet-18's second stage), unfold
-# + matmul at 4,608 and above.
-GROUPED_MAX_RATIO = 1024
-# ... and only on feature maps of at least this many positions: on tiny maps unfold + matmul is already
-# cheap, and the grouped kernel's set-up for each new batch shape would dominate.
-GROUPED_MIN_POSITIONS = 144
+# is small next to its output positions: at most this many entries per position. Measured (batch 64 and
+# 128): grouped is 1.5–4× faster than unfold from 1 to 576 entries per position (ResNet-18's first three
+# stages, 1×1 projections), unfold + matmul 1.8–10× faster from 1,152 up (stride-2 and 4×4 stages).
+GROUPED_MAX_RATIO = 768
 
 
 def _prepared_input(m: nn.Conv2d, a: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -64,27 +61,13 @@ def _unfolded(m: nn.Conv2d, a: torch.Tensor, g: torch.Tensor, padding: tuple[int
     return torch.bmm(g3, cols.transpose(1, 2)).view(b, *m.weight.shape)
 
 
-def _depthwise(m: nn.Conv2d, a: torch.Tensor, g: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
-    """b×O×1×kh×kw for a conv with one input channel per group: one strided slice per kernel offset."""
-    (kh, kw), (sh, sw), (dh, dw) = m.kernel_size, m.stride, m.dilation
-    a = F.pad(a, (padding[1], padding[1], padding[0], padding[0])) if any(padding) else a
-    b, c = a.shape[:2]
-    h, w = g.shape[2:]
-    g5 = g.reshape(b, c, -1, h, w)  # b×C×mult×h×w: output channel o reads input channel o // mult
-    out = torch.empty(b, c, g5.shape[2], kh, kw, dtype=g.dtype, device=g.device)
-    for y in range(kh):
-        for x in range(kw):
-            window = a[:, :, y * dh: y * dh + sh * (h - 1) + 1: sh, x * dw: x * dw + sw * (w - 1) + 1: sw]
-            out[..., y, x] = torch.einsum("bcmhw,bchw->bcm", g5, window)
-    return out.view(b, *m.weight.shape)
-
-
 def _path(m: nn.Conv2d, g: torch.Tensor):
-    """The per-sample weight-gradient kernel for this call's shapes, and its chunk budget (elements)."""
+    """The per-sample weight-gradient kernel for this call's shapes, and its chunk budget (elements).
+
+    Depthwise convs always take the grouped kernel: 1.1–15× faster than unfold (and than a loop over the
+    kernel offsets) on MobileNet's and ConvNeXt's shapes."""
     positions = g.shape[2] * g.shape[3]
-    if m.in_channels == m.groups:
-        return _depthwise, None
-    if positions >= GROUPED_MIN_POSITIONS and m.weight.numel() <= GROUPED_MAX_RATIO * positions:
+    if m.in_channels == m.groups or m.weight.numel() <= GROUPED_MAX_RATIO * positions:
         return _grouped_kernel, None
     return _unfolded, UNFOLD_CHUNK_ELEMENTS
 
@@ -96,26 +79,21 @@ class Conv2dRule(Rule):
         g = call.grad
         out: dict[str, torch.Tensor] = {}
         if "weight" in names:
-            if g.shape[2] * g.shape[3] == 1 and m.in_channels != m.groups:
-                out["weight"] = self._one_position(m, a, g, padding)
+            weight = torch.zeros_like(m.weight, dtype=g.dtype)
+            positions = g.shape[2] * g.shape[3]
+            if positions <= registry.GRAM_MAX_POSITIONS:
+                pairs = positions * (positions + 1) // 2
+                for lo, hi in chunks(len(g), (m.out_channels + m.weight[0].numel() * m.groups) * pairs):
+                    cols = F.unfold(a[lo:hi], m.kernel_size, dilation=m.dilation, padding=padding, stride=m.stride)
+                    weight += gram_sq_sum(g[lo:hi].flatten(2), cols, m.groups).view_as(weight)
             else:
                 kernel, budget = _path(m, g)
-                weight = torch.zeros_like(m.weight, dtype=g.dtype)
                 for lo, hi in chunks(len(g), m.weight.numel(), budget):
                     weight += sq_sum(kernel(m, a[lo:hi], g[lo:hi], padding))
-                out["weight"] = weight
+            out["weight"] = weight
         if "bias" in names:
             out["bias"] = sq_sum(g.sum((2, 3)))
         return out
-
-    @staticmethod
-    def _one_position(m: nn.Conv2d, a: torch.Tensor, g: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
-        """Σ_i (∇W_i)² when the output is 1×1: per group (g²)ᵀ(cols²), as for a Linear layer."""
-        b, gr = g.shape[0], m.groups
-        cols = F.unfold(a, m.kernel_size, dilation=m.dilation, padding=padding, stride=m.stride)  # b×(C·k·k)×1
-        cols2 = cols.view(b, gr, -1).pow(2).transpose(0, 1)  # G×b×(C/G·k·k)
-        g2 = g.reshape(b, gr, -1).pow(2).permute(1, 2, 0)  # G×(O/G)×b
-        return torch.bmm(g2, cols2).view_as(m.weight)
 
     def per_sample(self, m: nn.Conv2d, call: Call, names: list[str], lo: int, hi: int) -> dict[str, torch.Tensor]:
         a, padding = _prepared_input(m, call.input[lo:hi])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .registry import Call, Rule, chunks, register, sq_sum
+from . import registry
+from .registry import Call, Rule, chunks, gram_sq_sum, register, sq_sum
 
 
 def flat3(t: torch.Tensor) -> torch.Tensor:
@@ -17,16 +18,16 @@ def linear_sq_sum(a: torch.Tensor, g: torch.Tensor, bias: bool) -> dict[str, tor
     """Σ_i (∇W_i)² and Σ_i (∇b_i)² of y = a Wᵀ + b, given the input `a` (B×...×I) and ∂L/∂y `g` (B×...×O)."""
     a3, g3 = flat3(a), flat3(g)
     b, t, o = g3.shape
-    if t == 1:  # one position per sample: Σ_i (g_i a_iᵀ)² = (g²)ᵀ (a²), no per-sample tensor at all
-        a2, g2 = a3[:, 0], g3[:, 0]
-        out = {"weight": g2.pow(2).t() @ a2.pow(2)}
-        if bias:
-            out["bias"] = g2.pow(2).sum(0)
-        return out
     i = a3.shape[2]
-    weight = torch.zeros(o, i, dtype=g.dtype, device=g.device)
-    for lo, hi in chunks(b, o * i):
-        weight += sq_sum(torch.bmm(g3[lo:hi].transpose(1, 2), a3[lo:hi]))  # (hi-lo)×O×I, one matmul per sample
+    if t <= registry.GRAM_MAX_POSITIONS:  # few positions (t = 1: (g²)ᵀ(a²)): no per-sample tensor at all
+        gt, at = g3.transpose(1, 2), a3.transpose(1, 2)
+        weight = torch.zeros(o, i, dtype=g.dtype, device=g.device)
+        for lo, hi in chunks(b, (o + i) * t * (t + 1) // 2):
+            weight += gram_sq_sum(gt[lo:hi], at[lo:hi])[0]
+    else:
+        weight = torch.zeros(o, i, dtype=g.dtype, device=g.device)
+        for lo, hi in chunks(b, o * i):
+            weight += sq_sum(torch.bmm(g3[lo:hi].transpose(1, 2), a3[lo:hi]))  # (hi-lo)×O×I, a matmul per sample
     out = {"weight": weight}
     if bias:
         out["bias"] = sq_sum(g3.sum(1))
