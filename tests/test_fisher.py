@@ -324,3 +324,18 @@ def _torchvision(name, side, layers=None):
 def test_torchvision_classifiers_match_the_one_sample_loop(name, side, layers):
     model, data = _torchvision(name, side, layers)
     assert_matches(model, data, fast=fisher_diagonal)
+
+
+def test_branches_from_the_input_that_bypass_the_first_layer():
+    class Branches(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = nn.Linear(4, 3)
+            self.other = nn.Linear(4, 3)
+            self.head = nn.Linear(3, 3)
+
+        def forward(self, x):  # `other` reads the input through a parameter-free step: backward must reach x
+            return self.head(torch.tanh(self.first(x)) * torch.tanh(self.other(x * 2))) + x[:, :3]
+
+    torch.manual_seed(0)
+    assert_matches(Branches().double(), _data((4,), classes=3))

@@ -8,8 +8,9 @@ How a batch is processed:
    general torch.func path on the nearest module that encloses every use of the parameter.
 2. The forward pass runs with every parameter's `requires_grad` off and the input's on, so exactly the
    tensors that depend on the data require gradients. Hooks keep each planned call's inputs and register
-   a hook on its outputs' gradients; the first layers' outputs are cut from the input (made leaves), so
-   backward computes neither weight gradients nor the input's gradient, only what the rules need.
+   a hook on its outputs' gradients. Backward is asked for the gradients at the first layers' outputs
+   (their graph edges), not at the input, so it computes neither weight gradients nor the input's
+   gradient, only what the rules need.
 3. During backward each call's rule turns (inputs, output gradient) into Σ_i (∇w_i)² as soon as the
    gradient arrives, and frees it. Parameters reached by several calls (a layer called twice, a tied
    weight) and the general path sum per-sample gradients over their calls first, after backward, in
@@ -25,6 +26,7 @@ from typing import Callable, Iterator
 
 import torch
 from torch import nn
+from torch.autograd.graph import get_gradient_edge
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten, tree_unflatten
 from torch.utils.data import TensorDataset
@@ -75,6 +77,9 @@ class Plan:
     direct: dict[int, str] = field(default_factory=dict)  # id(parameter) -> qualified name
     # Planned modules inside which no other planned call runs: backward may stop at their outputs.
     cuttable: set[nn.Module] = field(default_factory=set)
+    # Whether backward must also reach the input: some call's gradient lies on a path to it that bypasses
+    # the first layers (a parameter-free step before them, a branch). Decided on the probe (`_needs_input`).
+    needs_input: bool = True
 
 
 # --------------------------------------------------------------------------------------------- planning
@@ -219,11 +224,12 @@ class _Batch:
         self.batch = len(x)
         self.calls: list[tuple[Role, Call]] = []
         self.leaves: list[torch.Tensor] = []
+        self.edges: list = []  # GradientEdges where backward may stop
         self.counts: Counter[str] = Counter()
 
     # -- forward
     def outputs(self, call: Call, out, cut: bool):
-        """Register gradient hooks on the call's differentiable outputs (cut from the graph when `cut`)."""
+        """Register gradient hooks on the call's differentiable outputs; when `cut`, backward stops there."""
         flat, spec = tree_flatten(out)
         idx = [i for i, t in enumerate(flat) if _is_float_tensor(t) and t.requires_grad]
         if not idx:
@@ -233,12 +239,10 @@ class _Batch:
         call.meta["output_shapes"] = [(flat[i].shape, flat[i].dtype, flat[i].device) for i in idx]
         call.meta["out"] = flat[idx[0]]
         for j, i in enumerate(idx):
-            if cut:  # a first layer: backward stops at its output (a leaf) instead of reaching the input
-                leaf = flat[i].detach().requires_grad_()
-                self.leaves.append(leaf)
-                flat[i] = leaf.clone()  # later in-place ops (ReLU(inplace=True)) may not modify a leaf
+            if cut:  # a first layer: backward is asked for the gradient at its output edge and stops there
+                self.edges.append(get_gradient_edge(flat[i]))
             flat[i].register_hook(lambda g, call=call, j=j: self.arrived(call, j, g))
-        return tree_unflatten(flat, spec) if cut else None
+        return None
 
     def capture(self, m: nn.Module | None, roles: list[Role], args: tuple, kwargs: dict, out):
         leaves, spec = tree_flatten((args, kwargs))
@@ -354,15 +358,32 @@ def _hooks(model: nn.Module, batch: _Batch) -> Iterator[None]:
 
 
 def _batch_sums(model: nn.Module, plan: Plan, params: dict[str, torch.Tensor], sums: dict[str, torch.Tensor],
-                names: dict[nn.Module, str], x: torch.Tensor, y: torch.Tensor | None, objective: Objective) -> None:
+                names: dict[nn.Module, str], x: torch.Tensor, y: torch.Tensor | None, objective: Objective) -> _Batch:
     x = x.detach().requires_grad_()
     batch = _Batch(plan, params, sums, x, names)
     tracker = _DirectTracker(batch) if plan.direct else nullcontext()
     with torch.enable_grad(), _hooks(model, batch), tracker:
         total = objective(model(x), y).sum()
     if total.requires_grad:
-        torch.autograd.grad(total, [x, *batch.leaves], allow_unused=True)
+        stops = [*batch.edges, *batch.leaves]
+        torch.autograd.grad(total, [x, *stops] if plan.needs_input or not stops else stops, allow_unused=True)
     batch.finish()
+    return batch
+
+
+def _needs_input(model: nn.Module, plan: Plan, params: dict[str, torch.Tensor], names: dict[nn.Module, str],
+                 x: torch.Tensor, y: torch.Tensor | None, objective: Objective) -> bool:
+    """Whether stopping backward at the first layers' outputs would starve some call of its gradient.
+
+    Runs the probe both ways and compares which calls received one: a robust stand-in for walking the
+    autograd graph for paths to the input that bypass the first layers."""
+    def reached(needs: bool) -> list[bool]:
+        plan.needs_input = needs
+        scratch = {k: torch.zeros_like(v) for k, v in params.items()}
+        batch = _batch_sums(model, plan, params, scratch, names, x, y, objective)
+        return [c.meta.get("done", False) or any(g is not None for g in c.grads) for _, c in batch.calls]
+
+    return reached(True) != reached(False)
 
 
 @contextmanager
@@ -405,6 +426,8 @@ def squared_grad_mean(model: nn.Module, data: TensorDataset, objective: Objectiv
             y = batch[1].to(device) if len(batch) > 1 else None
             if plan is None:
                 plan = make_plan(model, x[:PROBE_SAMPLES], trainable)
+                plan.needs_input = _needs_input(model, plan, trainable, names, x[:PROBE_SAMPLES],
+                                                None if y is None else y[:PROBE_SAMPLES], objective)
             _batch_sums(model, plan, trainable, sums, names, x, y, objective)
             done += len(x)
             progress(phase, done / n, f"{done}/{n} samples")
