@@ -146,6 +146,7 @@ CONV_ZOO = {
     "reflect": lambda: nn.Conv2d(4, 5, 3, padding=1, padding_mode="reflect"),
     "circular_grouped": lambda: nn.Conv2d(4, 4, 3, padding=1, groups=2, padding_mode="circular"),
     "one_position": lambda: nn.Conv2d(4, 6, 7, groups=2),
+    "depthwise_small_map": lambda: nn.Conv2d(4, 8, 5, groups=4, padding=2, stride=4),
 }
 
 
@@ -164,7 +165,7 @@ def test_every_conv_and_linear_path_is_exact(monkeypatch, path):
     import core.fisher.registry as registry
 
     monkeypatch.setattr(conv, "GROUPED_MAX_RATIO", 10**9 if path == "grouped" else 0)
-    monkeypatch.setattr(registry, "GRAM_MAX_POSITIONS", 10**9 if path == "gram" else 0)
+    monkeypatch.setattr(registry, "use_gram", lambda positions, numel: path == "gram")
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, dilation=2, groups=2),
                           Tokens(), nn.Linear(4, 3), nn.Flatten(), nn.LazyLinear(5)).double()

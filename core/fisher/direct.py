@@ -28,7 +28,10 @@ def _other(param: torch.Tensor, args: tuple):
     return args[0], True
 
 
-@register_op("expand", "expand_as", "broadcast_to")
+BROADCASTS = ("expand", "expand_as", "broadcast_to")  # a parameter alone made batch-sized (no data involved)
+
+
+@register_op(*BROADCASTS)
 def broadcast(param, args, kwargs, out, g, lo, hi):
     return reduce_to(g[lo:hi], param.shape)
 

@@ -32,6 +32,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from torch.utils.data import TensorDataset
 
 from ..runtime import Progress, iter_batches, no_progress, subsample
+from .direct import BROADCASTS
 from .generic import GenericRule
 from .registry import Call, Rule, chunks, op_rule_for, rule_for, sq_sum
 
@@ -111,8 +112,11 @@ class _Recorder(TorchFunctionMode):
         hit = [t for t in _flat_tensors(args, kwargs) if id(t) in self.ids]
         if hit and any(_is_float_tensor(t) for t in tree_flatten(out)[0]):  # not p.shape, p.dtype, ...
             for p in hit:
+                # A function rule applies when the output carries the batch (it depends on the data, or the
+                # parameter is broadcast to it) and the parameter is broadcast along the batch axis.
                 ok = (op_rule_for(func) is not None and len(hit) == 1 and _is_float_tensor(out) and out.ndim >= 1
-                      and out.shape[0] == self.batch and (p.ndim < out.ndim or p.shape[0] == 1))
+                      and out.shape[0] == self.batch and (p.ndim < out.ndim or p.shape[0] == 1)
+                      and (out.requires_grad or getattr(func, "__name__", "") in BROADCASTS))
                 self.uses.setdefault(id(p), []).append(_Use(tuple(self.stack), ok))
         return out
 
@@ -226,6 +230,7 @@ class _Batch:
         self.leaves: list[torch.Tensor] = []
         self.edges: list = []  # GradientEdges where backward may stop
         self.counts: Counter[str] = Counter()
+        self.dry = False  # only record which calls receive a gradient (the planning probe)
 
     # -- forward
     def outputs(self, call: Call, out, cut: bool):
@@ -272,6 +277,9 @@ class _Batch:
                 or any(self.counts[q] > 1 for q in role.qualified))
 
     def arrived(self, call: Call, j: int, g: torch.Tensor) -> None:
+        if self.dry:
+            call.meta["done"] = True
+            return
         call.grads[j] = g.detach()
         if call.meta.get("done"):
             return
@@ -358,16 +366,19 @@ def _hooks(model: nn.Module, batch: _Batch) -> Iterator[None]:
 
 
 def _batch_sums(model: nn.Module, plan: Plan, params: dict[str, torch.Tensor], sums: dict[str, torch.Tensor],
-                names: dict[nn.Module, str], x: torch.Tensor, y: torch.Tensor | None, objective: Objective) -> _Batch:
+                names: dict[nn.Module, str], x: torch.Tensor, y: torch.Tensor | None, objective: Objective,
+                dry: bool = False) -> _Batch:
     x = x.detach().requires_grad_()
     batch = _Batch(plan, params, sums, x, names)
+    batch.dry = dry
     tracker = _DirectTracker(batch) if plan.direct else nullcontext()
     with torch.enable_grad(), _hooks(model, batch), tracker:
         total = objective(model(x), y).sum()
     if total.requires_grad:
         stops = [*batch.edges, *batch.leaves]
         torch.autograd.grad(total, [x, *stops] if plan.needs_input or not stops else stops, allow_unused=True)
-    batch.finish()
+    if not dry:
+        batch.finish()
     return batch
 
 
@@ -379,9 +390,8 @@ def _needs_input(model: nn.Module, plan: Plan, params: dict[str, torch.Tensor], 
     autograd graph for paths to the input that bypass the first layers."""
     def reached(needs: bool) -> list[bool]:
         plan.needs_input = needs
-        scratch = {k: torch.zeros_like(v) for k, v in params.items()}
-        batch = _batch_sums(model, plan, params, scratch, names, x, y, objective)
-        return [c.meta.get("done", False) or any(g is not None for g in c.grads) for _, c in batch.calls]
+        batch = _batch_sums(model, plan, params, {}, names, x, y, objective, dry=True)
+        return [c.meta.get("done", False) for _, c in batch.calls]
 
     return reached(True) != reached(False)
 

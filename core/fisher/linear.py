@@ -19,11 +19,11 @@ def linear_sq_sum(a: torch.Tensor, g: torch.Tensor, bias: bool) -> dict[str, tor
     a3, g3 = flat3(a), flat3(g)
     b, t, o = g3.shape
     i = a3.shape[2]
-    if t <= registry.GRAM_MAX_POSITIONS:  # few positions (t = 1: (g²)ᵀ(a²)): no per-sample tensor at all
+    if registry.use_gram(t, o * i):  # few positions (t = 1: (g²)ᵀ(a²)): no per-sample tensor at all
         gt, at = g3.transpose(1, 2), a3.transpose(1, 2)
         weight = torch.zeros(o, i, dtype=g.dtype, device=g.device)
-        for lo, hi in chunks(b, (o + i) * t * (t + 1) // 2):
-            weight += gram_sq_sum(gt[lo:hi], at[lo:hi])[0]
+        for lo, hi in chunks(b, (o + i) * t * t):
+            weight += gram_sq_sum(gt[lo:hi], at[lo:hi])
     else:
         weight = torch.zeros(o, i, dtype=g.dtype, device=g.device)
         for lo, hi in chunks(b, o * i):

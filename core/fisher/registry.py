@@ -132,10 +132,19 @@ def chunks(batch: int, per_sample_elements: int, budget: int | None = None) -> I
         yield lo, min(batch, lo + step)
 
 
-# Positions per sample up to which `gram_sq_sum` beats forming per-sample gradients. Measured (batch 64 and
-# 128, O×J = 512×4608 and 768×3072): 4.3 against 75 ms at L = 1, 21 against 139 ms at 2, 71 against 134 ms
-# at 4, a tie at 6, and 2.6× slower at 9.
-GRAM_MAX_POSITIONS = 4
+# Where `gram_sq_sum` beats forming per-sample gradients, by positions per sample and weight size. Measured
+# (batch 64, expanded square against per-sample blocks): at 1 position it wins by 3–60× at every size; at 2
+# by 1.3–6.5× from 256×2304 up but not on a 96×576 weight (1.7 against 0.8 ms); at 4 only on large weights
+# (512×4608: 302 against 676 ms; 256×2304: 92 against 60 ms); never at 6 or more.
+GRAM_MEDIUM_WEIGHT = 1 << 16
+GRAM_LARGE_WEIGHT = 1 << 21
+
+
+def use_gram(positions: int, weight_numel: int) -> bool:
+    """Whether the expanded square (`gram_sq_sum`) is the faster way for this many positions and weights."""
+    return (positions == 1 or (positions == 2 and weight_numel >= GRAM_MEDIUM_WEIGHT)
+            or (positions <= 4 and weight_numel >= GRAM_LARGE_WEIGHT))
+
 
 # Σ_b x_b² is a loop of in-place multiply-adds when each sample's block is at least this large (measured:
 # 3.9 ms against 33–45 ms for einsum or pow().sum(0) on 16 blocks of 768×3072), else one mul and sum (0.11 ms
@@ -153,25 +162,19 @@ def sq_sum(per_sample: torch.Tensor) -> torch.Tensor:
     return acc
 
 
-def gram_sq_sum(g: torch.Tensor, a: torch.Tensor, groups: int = 1) -> torch.Tensor:
-    """Σ_b (Σ_l g[b,:,l] a[b,:,l]ᵀ)² without forming any per-sample matrix: G × (O/G) × (J/G).
+def gram_sq_sum(g: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """Σ_b (Σ_l g[b,:,l] a[b,:,l]ᵀ)² without forming any per-sample matrix: O × J.
 
-    g is B×O×L, a is B×J×L (L positions per sample: tokens, output pixels); output and input channels are
-    split into `groups` blocks that pair up. Expanding the square, Σ_b Σ_{l ≤ l'} c_ll' (g_bl g_bl')(a_bl
-    a_bl')ᵀ with c = 1 on the diagonal and 2 off it: one matmul with an inner size of B·L(L+1)/2. It pays
-    where L is small (1×1 and 2×2 maps, few tokens): the per-sample path writes B blocks of O×J and is
-    memory-bound there.
+    g is B×O×L, a is B×J×L (L positions per sample: tokens, output pixels). Expanding the square,
+    Σ_b Σ_{l,l'} (g_bl ⊙ g_bl')(a_bl ⊙ a_bl')ᵀ: one matmul with an inner size of B·L². It pays where L is
+    small (1×1 and 2×2 maps, few tokens) and the weight large: there the per-sample path writes B blocks of
+    O×J and is memory-bound. (All L² ordered pairs rather than the L(L+1)/2 unordered ones: selecting the
+    triangle is an indexing gather that cost more than the matmul it saves, 88 ms for 64×6000×4.)
     """
     b, o, length = g.shape
-    j = a.shape[1]
-    i, k = torch.triu_indices(length, length, device=g.device)
-    weight = torch.where(i == k, 1.0, 2.0).to(a.dtype)
-    pairs = len(i)
-    gp = (g[:, :, i] * g[:, :, k]).view(b, groups, o // groups, pairs)
-    ap = (a[:, :, i] * a[:, :, k] * weight).view(b, groups, j // groups, pairs)
-    gp = gp.permute(1, 2, 0, 3).reshape(groups, o // groups, b * pairs)
-    ap = ap.permute(1, 0, 3, 2).reshape(groups, b * pairs, j // groups)
-    return torch.bmm(gp, ap)
+    gp = (g.unsqueeze(3) * g.unsqueeze(2)).reshape(b, o, length * length)
+    ap = (a.unsqueeze(3) * a.unsqueeze(2)).reshape(b, a.shape[1], length * length)
+    return torch.tensordot(gp, ap, dims=([0, 2], [0, 2]))
 
 
 def reduce_to(per_sample: torch.Tensor, shape: torch.Size) -> torch.Tensor:
