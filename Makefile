@@ -17,6 +17,10 @@ $(VENV)/.test-installed: $(VENV)/.installed requirements-test.txt
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-test.txt
 	touch $@
 
+$(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-bench.txt -c requirements.txt
+	touch $@
+
 venv: $(VENV)/.installed
 test-env: $(VENV)/.test-installed
 
@@ -33,6 +37,13 @@ browser:
 # The whole suite, the browser test included (it fails rather than skips when Chromium is missing).
 test: $(VENV)/.test-installed browser
 	DEEPCLEAN_REQUIRE_BROWSER=1 $(PY) -m pytest -q tests
+
+# The Fisher benchmarks (bench/RESULTS.md): against plain passes, then against BackPACK, opacus, nngeometry,
+# torch.func and the one-sample loop. `make bench QUICK=1` runs the peers' short form (under 5 minutes).
+QUICK_MODELS := cnn_small,vit_mini
+bench: $(VENV)/.bench-installed
+	$(PY) bench/fisher.py $(if $(QUICK),--models $(QUICK_MODELS))
+	$(PY) bench/fisher_peers.py $(if $(QUICK),--quick)
 
 # Re-create the shipped checkpoint (reproduces its test accuracy within 1 point).
 checkpoint: $(VENV)/.installed

@@ -17,9 +17,17 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .models import MODELS, build_model
+from .models.torchvision_zoo import AUX_KEY_PREFIXES
 
 SUFFIXES = (".safetensors", ".pt", ".pth")
 CARD_FIELDS = ("architecture", "dataset", "num_classes", "input_shape", "normalisation")
+# Dicts that training scripts wrap a state dict in: {"state_dict": ...} (Lightning, torchvision's references
+# keep {"model": ...} beside the optimizer), {"model_state_dict": ...} (PyTorch's tutorials).
+WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
+# Key prefixes that wrappers add: DataParallel/DistributedDataParallel (`module.`), torch.compile (`_orig_mod.`).
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+# BatchNorm's step counter: absent from checkpoints saved before torch 0.4.1 and unused in eval mode.
+OPTIONAL_SUFFIXES = (".num_batches_tracked",)
 
 
 class CheckpointError(ValueError):
@@ -93,19 +101,46 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         ) from e
     except Exception as e:
         raise CheckpointError(f"{path.name}: not a readable PyTorch file ({type(e).__name__}: {e})") from e
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
+    obj = _unwrapped(obj)
     if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
-        raise CheckpointError(f"{path.name}: expected a dict of parameter name → tensor (a state_dict); got {type(obj).__name__}")
+        raise CheckpointError(f"{path.name}: expected a dict of parameter name → tensor (a state_dict); got "
+                              f"{type(obj).__name__}" + (f" with keys {', '.join(map(str, list(obj)[:6]))}"
+                                                         if isinstance(obj, dict) else ""))
     return obj
 
 
-def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], name: str = "checkpoint") -> None:
-    """Refuse a state dict whose keys or shapes differ from the model's, listing every difference."""
+def _unwrapped(obj):
+    """The state dict inside a training script's checkpoint dict (see WRAPPER_KEYS), or `obj` itself."""
+    while isinstance(obj, dict) and not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        inner = next((obj[k] for k in WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            return obj
+        obj = inner
+    return obj
+
+
+def normalised_keys(state: dict[str, torch.Tensor], architecture: str | None = None) -> dict[str, torch.Tensor]:
+    """Keys as the model names them: wrapper prefixes stripped (`module.`, `_orig_mod.`), auxiliary-classifier
+    weights of models the registry builds without them dropped."""
+    out = {}
+    aux = AUX_KEY_PREFIXES.get(architecture or "", ())
+    for k, v in state.items():
+        while k.startswith(WRAPPER_PREFIXES):
+            k = k.split(".", 1)[1]
+        if not aux or not k.startswith(aux):
+            out[k] = v
+    return out
+
+
+def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], name: str = "checkpoint",
+                     architecture: str | None = None) -> dict[str, torch.Tensor]:
+    """Refuse a state dict whose keys or shapes differ from the model's, listing every difference.
+
+    Returns the state dict with normalised keys (`normalised_keys`), ready for `load_state_dict`.
+    """
     expected = model.state_dict()
-    strip = lambda k: k[len("module."):] if k.startswith("module.") else k  # noqa: E731 (DataParallel prefix)
-    state = {strip(k): v for k, v in state.items()}
-    missing = [k for k in expected if k not in state]
+    state = normalised_keys(state, architecture)
+    missing = [k for k in expected if k not in state and not k.endswith(OPTIONAL_SUFFIXES)]
     unexpected = [k for k in state if k not in expected]
     shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
               for k, v in expected.items() if k in state and state[k].shape != v.shape]
@@ -124,6 +159,7 @@ def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], name: str
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{name}: tensors hold NaN or inf ({', '.join(bad[:5])}); it cannot be used")
+    return state
 
 
 def validate_card(card: dict[str, Any], name: str = "model card") -> dict[str, Any]:
@@ -132,7 +168,9 @@ def validate_card(card: dict[str, Any], name: str = "model card") -> dict[str, A
     if missing:
         raise CheckpointError(f"{name} lacks {', '.join(missing)}; give the architecture and dataset of the checkpoint")
     if card["architecture"] not in MODELS:
-        raise CheckpointError(f"{name}: unknown architecture {card['architecture']!r}; choose one of {', '.join(MODELS)}")
+        raise CheckpointError(f"{name}: unknown architecture {card['architecture']!r}; choose one of "
+                              f"{', '.join(m for m in MODELS if not m.startswith('torchvision.'))} or torchvision.NAME "
+                              f"(a torchvision classification model, e.g. torchvision.resnet50)")
     return card
 
 
@@ -152,8 +190,8 @@ def load_checkpoint(path: str | Path, card: dict[str, Any] | None = None) -> tup
     card = validate_card(dict(card), f"{path.name}'s card")
     state = read_state_dict(path)
     model = build_model(card["architecture"], card["input_shape"], card["num_classes"], **card.get("model_kwargs", {}))
-    check_state_dict(model, state, path.name)
-    model.load_state_dict({(k[7:] if k.startswith("module.") else k): v for k, v in state.items()})
+    state = check_state_dict(model, state, path.name, card["architecture"])
+    model.load_state_dict(state, strict=False)  # every key was checked; only OPTIONAL_SUFFIXES may be absent
     card = {**card, "sha256": sha256_file(path)}
     return model.eval(), card
 

@@ -90,3 +90,73 @@ def test_loading_never_writes_the_input(tmp_path):
     before = sha256_file(tmp_path / "m.safetensors"), os.stat(tmp_path / "m.safetensors").st_mtime_ns
     load_checkpoint(tmp_path / "m.safetensors")
     assert (sha256_file(tmp_path / "m.safetensors"), os.stat(tmp_path / "m.safetensors").st_mtime_ns) == before
+
+
+TV_CARD = {"architecture": "torchvision.mobilenet_v3_small", "dataset": "cifar10", "num_classes": 10,
+           "input_shape": [3, 32, 32], "normalisation": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}}
+
+
+def _torchvision_model():
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.mobilenet_v3_small(weights=None, num_classes=10).eval()
+    with torch.no_grad():  # non-default BatchNorm statistics, so that a load that skipped them would show
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    return model
+
+
+@pytest.mark.parametrize("form", ["plain", "module_prefix", "state_dict_wrapper", "model_wrapper_with_optimizer",
+                                  "compiled_prefix", "no_num_batches_tracked"])
+def test_a_torchvision_state_dict_loads_as_its_user_saved_it_and_evaluates(tmp_path, form):
+    model = _torchvision_model()
+    state = model.state_dict()
+    if form == "module_prefix":  # DataParallel / DistributedDataParallel
+        obj = {f"module.{k}": v for k, v in state.items()}
+    elif form == "state_dict_wrapper":
+        obj = {"state_dict": {f"module.{k}": v for k, v in state.items()}}
+    elif form == "model_wrapper_with_optimizer":  # torchvision's reference training scripts
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        obj = {"model": state, "optimizer": opt.state_dict(), "epoch": 3, "args": "--lr 0.1"}
+    elif form == "compiled_prefix":
+        obj = {f"_orig_mod.{k}": v for k, v in state.items()}
+    elif form == "no_num_batches_tracked":
+        obj = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    else:
+        obj = state
+    torch.save(obj, tmp_path / "m.pth")
+    loaded, card = load_checkpoint(tmp_path / "m.pth", TV_CARD)
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model(x))
+    assert not loaded.training and card["architecture"] == "torchvision.mobilenet_v3_small"
+
+
+def test_a_wrapper_without_a_state_dict_names_its_keys(tmp_path):
+    torch.save({"epoch": 3, "weights": [1, 2]}, tmp_path / "m.pt")
+    with pytest.raises(CheckpointError, match="epoch"):
+        read_state_dict(tmp_path / "m.pt")
+
+
+def test_a_torchvision_checkpoint_for_another_model_is_listed_readably(tmp_path):
+    import torchvision
+
+    torch.save(torchvision.models.resnet18(weights=None, num_classes=10).state_dict(), tmp_path / "r.pth")
+    with pytest.raises(CheckpointError, match="missing keys .*unexpected keys"):
+        load_checkpoint(tmp_path / "r.pth", TV_CARD)
+
+
+def test_auxiliary_classifier_weights_are_ignored(tmp_path):
+    import torchvision
+
+    torch.manual_seed(0)
+    full = torchvision.models.googlenet(weights=None, num_classes=4, aux_logits=True, init_weights=False).eval()
+    torch.save(full.state_dict(), tmp_path / "g.pth")
+    card = {**TV_CARD, "architecture": "torchvision.googlenet", "num_classes": 4, "input_shape": [3, 64, 64]}
+    loaded, _ = load_checkpoint(tmp_path / "g.pth", card)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), full(x))

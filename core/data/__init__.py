@@ -8,7 +8,7 @@ from typing import Callable
 
 from .. import paths
 from . import cifar, digits, image_folder, mnist, npz
-from .base import Dataset, DataError, Normalisation, Recipe
+from .base import IMAGENET, IMAGENET_SIZE, Dataset, DataError, Normalisation, Recipe
 
 
 @dataclass(frozen=True)
@@ -46,4 +46,4 @@ def load_dataset(name: str, *, path: str | Path | None = None, root: str | Path 
     return entry.load(Path(root) if root else paths.data_root(), download)
 
 
-__all__ = ["DATASETS", "Dataset", "DataError", "Normalisation", "Recipe", "load_dataset"]
+__all__ = ["DATASETS", "IMAGENET", "IMAGENET_SIZE", "Dataset", "DataError", "Normalisation", "Recipe", "load_dataset"]
