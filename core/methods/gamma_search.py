@@ -12,10 +12,12 @@ on it move by several points from sampling alone: a search that steered by them 
 reset twice the weights default DeepClean does for random forgetting, and lost accuracy for it). So the
 search moves to more weights only when half A's audit *shows*, beyond its 95% interval, that the forgotten
 data is still there — a miss; an inconclusive check counts as forgotten. What it reads: the *forgotten*
-check; for class forgetting, the model's uncertainty on the forgotten class (its Df-against-reference gap
-adds nothing once the whole class must look unseen); for sample forgetting, the attacker's member fraction
-on Df against the reference's. The loss attack's AUC is left to the report. More epochs are added only when
-the kept check misses likewise.
+check; for sample forgetting, the attacker's member fraction on Df against the reference's; for class
+forgetting, the model's uncertainty on the forgotten class — there it asks for a clear pass (the interval's
+top within the bar), since that figure rests on Df and half the class's unseen images together (155 on
+digits) and the attacker behind it moves with its training data (its Df-against-reference gap adds nothing
+once the whole class must look unseen). The loss attack's AUC is left to the report. More epochs are added
+only when the kept check misses.
 """
 
 from __future__ import annotations
@@ -56,14 +58,15 @@ def candidates(i_f: dict, i_r: dict) -> list[tuple[float, int]]:
 
 
 def forgets(audit, kind: str, tol) -> bool:
-    """Whether half A's audit leaves the forgetting standing: no clear miss where the search looks."""
+    """Whether half A's audit says the model forgot: no clear miss of the forgotten check, and, for class
+    forgetting, a clear pass of the uncertainty on the class (it rests on Df and half the class's unseen images,
+    155 on digits, and the attacker behind it moves with its training data, so a margin is worth its cost);
+    for sample forgetting, no clear miss of Df's member fraction against the reference's (a noisy gap)."""
     f = audit.figures
     forgotten = next(c for c in audit.checks if c.name == "forgotten").passed
     if kind == "classes":
-        private = at_most(f["mia_class"], tol.uncertain)
-    else:
-        private = within(f["mia_gap"], tol.mia)
-    return forgotten is not False and private is not False
+        return forgotten is not False and at_most(f["mia_class"], tol.uncertain) is True
+    return forgotten is not False and within(f["mia_gap"], tol.mia) is not False
 
 
 def kept(audit) -> bool:
