@@ -78,8 +78,16 @@ def add_dataset_flags(p: argparse.ArgumentParser, required: bool = True) -> None
 
 
 def add_checkpoint_flags(p: argparse.ArgumentParser) -> None:
+    from .cards import INPUT_PRESETS
+
     p.add_argument("--checkpoint", required=True, help=".safetensors (with its model card beside it) or .pt/.pth state dict")
-    p.add_argument("--architecture", choices=list(MODELS), help="for a checkpoint without a model card")
+    p.add_argument("--architecture", choices=list(MODELS), metavar="ARCH",
+                   help="for a checkpoint without a model card: one of ours (cnn_small, resnet18, vgg16_bn, vit_mini) or "
+                        "torchvision.NAME, e.g. torchvision.resnet50 (python -m core models lists them)")
+    p.add_argument("--input", choices=INPUT_PRESETS, help="without a model card, how inputs are prepared: the dataset's "
+                   "own statistics and shape, or torchvision's (ImageNet statistics, 3 channels, 224×224) "
+                   "[default: imagenet for torchvision.*, else dataset]")
+    p.add_argument("--input-size", type=int, metavar="N", help="without a model card, resize images to N×N")
     add_dataset_flags(p, required=False)
 
 
@@ -92,7 +100,7 @@ def card_from_args(a: argparse.Namespace) -> dict | None:
     from .cards import card_for
 
     ds = load_dataset(a.dataset, path=a.data_path, download=getattr(a, "download", False))
-    return card_for(a.architecture, ds, a.data_path)
+    return card_for(a.architecture, ds, a.data_path, preset=a.input, size=a.input_size)
 
 
 def setup_train(p: argparse.ArgumentParser):
@@ -124,12 +132,29 @@ def setup_evaluate(p: argparse.ArgumentParser):
         from .predict import evaluate_checkpoint
 
         r = evaluate_checkpoint(a.checkpoint, card_from_args(a), device=a.device)
-        print(f"{Path(a.checkpoint).name} ({r['architecture']} on {r['dataset']})")
+        print(f"{Path(a.checkpoint).name} ({r['architecture']} on {r['dataset']}); input: {r['input_transform']}")
         print(f"  train accuracy {r['acc_train']:.2%}   test accuracy {r['acc_test']:.2%}")
         print("  per-class test accuracy:")
         for c, v in r["per_class_test"].items():
             print(f"    {c:>12}: {'—' if v is None else f'{v:.2%}'}")
         emit_json(r, a.json)
+        return 0
+    return run
+
+
+def setup_models(p: argparse.ArgumentParser):
+    add_common(p, device=False)
+
+    def run(a: argparse.Namespace) -> int:
+        from .models import OWN, TORCHVISION_PREFIX
+
+        ours = list(OWN)
+        zoo = sorted(n for n in MODELS if n.startswith(TORCHVISION_PREFIX))
+        print("ours: " + ", ".join(ours))
+        print(f"torchvision ({len(zoo)}, built with weights=None; your checkpoint brings the weights):")
+        for k in range(0, len(zoo), 4):
+            print("  " + "  ".join(f"{n:<32}" for n in zoo[k:k + 4]).rstrip())
+        emit_json({"ours": ours, "torchvision": zoo}, a.json)
         return 0
     return run
 
@@ -427,6 +452,7 @@ SUBCOMMANDS: dict[str, tuple[Callable, str]] = {
     "train": (setup_train, "train a classifier and save it as safetensors + model card"),
     "evaluate": (setup_evaluate, "accuracy of a checkpoint on train, test and per class"),
     "runs": (setup_runs, "list the run records"),
+    "models": (setup_models, "list the architectures a checkpoint can have"),
 }
 
 

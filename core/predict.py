@@ -28,6 +28,7 @@ def evaluate_checkpoint(path: str | Path, card: dict[str, Any] | None = None, *,
     return {
         "checkpoint": str(path), "sha256": card["sha256"], "dataset": card["dataset"],
         "architecture": card["architecture"], "acc_train": tr.accuracy, "acc_test": te.accuracy,
+        "input_transform": norm.describe(tuple(dataset.input_shape)),
         "per_class_test": dict(zip(dataset.classes, per_class_accuracy(te, dataset.num_classes))),
         "per_class_train": dict(zip(dataset.classes, per_class_accuracy(tr, dataset.num_classes))),
     }

@@ -75,12 +75,14 @@ def prepare(checkpoint: str | Path, spec: ForgetSpec, *, card: dict | None = Non
     """Load the checkpoint (read-only) and its dataset, resolve Df and Dr, and build the method task."""
     model, card = load_checkpoint(checkpoint, card)
     dataset = dataset or dataset_of(card)
-    if list(dataset.input_shape) != list(card["input_shape"]) or dataset.num_classes != card["num_classes"]:
+    norm = norm_of(card)
+    shape = list(norm.output_shape(tuple(dataset.input_shape)))
+    if shape != list(card["input_shape"]) or dataset.num_classes != card["num_classes"]:
         raise ValueError(f"the checkpoint expects {card['input_shape']} inputs and {card['num_classes']} classes, "
-                         f"but {dataset.name} has {list(dataset.input_shape)} and {dataset.num_classes}")
+                         f"but {dataset.name} gives {shape} ({norm.describe(tuple(dataset.input_shape))}) and "
+                         f"{dataset.num_classes}")
     forget_idx, retain_idx = resolve(spec, dataset.y_train, dataset.num_classes)
     dev = pick_device(device)
-    norm = norm_of(card)
     recipe_cfg = cfgmod.parse(TrainConfig, card.get("recipe", {}), owner="the checkpoint's training recipe")
     task = UnlearnTask(
         forget=dataset.tensors("train", forget_idx, norm), retain=dataset.tensors("train", retain_idx, norm),
