@@ -134,7 +134,9 @@ def test_walkthrough_and_live_jobs(server, browser):
     timings["job_seconds_from_click"] = round(time.monotonic() - t0, 2)
     shot(page, "3-unlearn")
     run = store.list(kind="unlearn", status="done")[0]
-    assert run["method"] == "deepclean" and run["config"]["gamma"] == 2.0
+    # γ is chosen by the search by default: the record keeps "auto" and the γ it chose.
+    assert run["method"] == "deepclean" and run["config"]["gamma"] == "auto"
+    assert run["metrics"]["gamma_search"]["chosen"] > 0
 
     page.get_by_role("button", name="Open its results").click()
     page.get_by_role("heading", name="Metrics").first.wait_for()

@@ -27,7 +27,7 @@ def test_deepclean_runs_end_to_end_on_the_small_vit(tmp_path, digits):
     save_checkpoint(model, card, tmp_path / "vit")
 
     r = run_unlearn(tmp_path / "vit.safetensors", ForgetSpec.of_classes([0]), "deepclean",
-                    store=RunStore(tmp_path / "home"), device="cpu")
+                    store=RunStore(tmp_path / "home"), device="cpu").to_dict()
     original, unlearned = r["models"]["original"], r["models"]["unlearned"]
     assert original["acc_forget"] > 0.8 and original["acc_test"] > 0.6
     assert 0 < r["weights_reset_fraction"] < 0.5
