@@ -149,6 +149,20 @@ class RunStore:
                 f"cannot use {self.home} for runs ({e}); set DEEPCLEAN_HOME to a writable folder with free space"
             ) from e
 
+    def check(self) -> None:
+        """Raise StoreError unless the store can be read and its folder written (a health check)."""
+        try:
+            with self._connect() as db:
+                db.execute("SELECT count(*) FROM runs").fetchone()
+            probe = self.home / f".health-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+            try:
+                probe.write_bytes(b"ok")
+            finally:
+                probe.unlink(missing_ok=True)
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"cannot use {self.home} for runs ({e}); set DEEPCLEAN_HOME to a writable folder "
+                             f"with free space") from e
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """A connection in autocommit mode: each statement is its own transaction and waits (busy timeout)

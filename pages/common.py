@@ -18,6 +18,7 @@ from core.queries import live_runs
 from core.runtime import device_label
 from core.store import RunStore
 from core.uploads import list_uploaded_checkpoints
+from pages import access
 
 DEFAULT_CHECKPOINT = paths.CHECKPOINT_DIR / "digits_cnn_small.safetensors"
 
@@ -124,3 +125,5 @@ def sidebar(mode: str = "open") -> None:
         elif mode == "oidc":
             st.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
             st.button("Log out", on_click=st.logout, key="logout")
+        elif mode == "password":
+            st.link_button("Log out", access.url("/logout"), key="logout")
