@@ -53,8 +53,38 @@ def draw_curve(m, path, spec: ForgetSpec, cfg, value: float) -> None:
                f"({100 * float(at['fraction'].iloc[0]):.3f}%) of {int(rows['total'].iloc[0]):,}")
 
 
-def progress_panel() -> None:
-    """Every job in progress, with phase, elapsed time, ETA and Cancel; polls only while one runs."""
+# How often the jobs panel polls the store, from how long what it shows has stayed the same: fast while this
+# session's own job moves, slower for other sessions' jobs, never when nothing shown is live. Every session of
+# every user polls, so this is the server's load while jobs run (issue 19: 8 sessions polling every second kept
+# the server busy); each step stays well under the 60 s in which a finished run must show.
+OWN_POLL_S = ((30.0, 1.0), (float("inf"), 3.0))      # (seconds unchanged, poll every)
+OTHERS_POLL_S = ((60.0, 5.0), (float("inf"), 15.0))
+
+
+def poll_every(jobs: list[dict]) -> float | None:
+    """Seconds between polls for these live jobs (None: stop polling); remembers when they last changed."""
+    if not jobs:
+        return None
+    shown = tuple((j["id"], j["status"], j["phase"]) for j in jobs)
+    now = time.monotonic()
+    if st.session_state.get("_jobs_shown") != shown:
+        st.session_state["_jobs_shown"], st.session_state["_jobs_changed"] = shown, now
+    quiet = now - st.session_state["_jobs_changed"]
+    mine = set(st.session_state.get("my_jobs", ()))
+    steps = OWN_POLL_S if any(j["id"] in mine for j in jobs) else OTHERS_POLL_S
+    return next(every for until, every in steps if quiet < until)
+
+
+def remember(run_ids: list[str]) -> None:
+    """Jobs this session launched: the panel follows them closely and reports the last one's end."""
+    st.session_state["my_jobs"] = [*st.session_state.get("my_jobs", [])[-50:], *run_ids]
+    st.session_state["last_job"] = run_ids[-1]
+
+
+def progress_panel(registered_every: float | None) -> None:
+    """Every job in progress, with phase, elapsed time, ETA and Cancel, and how this session's last job ended.
+    Runs again every `registered_every` seconds while a job it shows is live; asks for a full rerun when the
+    pace should change (that re-registers it), so polling slows down, and stops when the jobs end."""
     jobs = common.running_jobs()
     last = st.session_state.get("last_job")
     rec = None
@@ -82,19 +112,18 @@ def progress_panel() -> None:
             if st.button("Cancel", key=f"cancel_{j['id']}"):
                 common.executor().cancel(j["id"])
                 st.rerun()
-    if st.session_state.get("_had_jobs") and not jobs:
-        st.session_state["_had_jobs"] = False
-        st.rerun()  # a full rerun stops the polling
-    st.session_state["_had_jobs"] = bool(jobs)
+    if not jobs:
+        st.caption("No jobs in progress.")
+    registered_for = time.monotonic() - st.session_state.get("_poll_registered", 0.0)
+    if poll_every(jobs) != registered_every and registered_for > 1.0:
+        st.rerun()  # a full rerun registers this panel again at the new pace (or without polling)
 
 
 def submit(request: JobRequest) -> None:
     try:
-        st.session_state["last_job"] = common.executor().submit(request)
+        remember([common.executor().submit(request)])
     except (MethodError, ValueError) as e:
         st.error(str(e))
-    else:
-        st.session_state["_had_jobs"] = True
 
 
 st.title("Unlearn")
@@ -155,10 +184,11 @@ else:
                 except (MethodError, ValueError) as e:
                     st.error(str(e))
                 else:
-                    st.session_state["_had_jobs"] = True
+                    remember(ids)
                     st.success(f"Queued {len(ids)} jobs; the Results page plots them against {m.sweep.label} as "
                                f"they finish.")
 
 st.subheader("Jobs")
-poll = bool(common.running_jobs()) or st.session_state.get("_had_jobs", False)
-st.fragment(progress_panel, run_every=1.0 if poll else None)()
+every = poll_every(common.running_jobs())
+st.session_state["_poll_registered"] = time.monotonic()
+st.fragment(progress_panel, run_every=every)(every)
