@@ -229,3 +229,40 @@ def test_a_restarted_server_watches_workers_that_outlived_it():
         assert "worker" in rec["error"]
     finally:
         worker.kill()
+
+
+def test_a_full_disk_gets_the_same_message_from_every_layer(tmp_path, monkeypatch):
+    """Issue 13 (low): safetensors reports ENOSPC as its own SafetensorError, SQLite as "database or disk is
+    full"; both say what to change, like an OSError does."""
+    import sqlite3
+
+    import safetensors.torch
+    from safetensors import SafetensorError
+    from torch import nn
+
+    from core.checkpoint import CheckpointError, save_checkpoint
+    from core.store import StoreError
+
+    def full(*args, **kwargs):
+        raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, '
+                              'message: "No space left on device" })')
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    monkeypatch.setattr("core.checkpoint.save_file", full)
+    with pytest.raises(CheckpointError, match="no space left .* set DEEPCLEAN_HOME"):
+        save_checkpoint(nn.Linear(2, 2), {"architecture": "x"}, tmp_path / "m.safetensors")
+    assert list(tmp_path.iterdir()) == []
+
+    store = RunStore(tmp_path / "home")
+    real = sqlite3.connect
+
+    def tiny(*args, **kwargs):  # a database that may not grow: what a full disk looks like to SQLite
+        db = real(*args, **kwargs)
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages}")
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", tiny)
+    with pytest.raises(StoreError, match="no space left for the run store .* DEEPCLEAN_HOME"):
+        for _ in range(200):
+            store.create("unlearn", method="deepclean", config={"pad": "x" * 4000})
