@@ -35,6 +35,9 @@ MAX_CLIENTS = 10_000       # clients remembered at once (the oldest are forgotte
 SESSION_S = 12 * 3600      # a login lasts this long
 
 
+_file_cache: dict[str, tuple[tuple, str]] = {}
+
+
 class AuthConfigError(RuntimeError):
     """Access control is asked for but cannot be set up (an unreadable password file); the server then
     refuses every request but its health checks, rather than serve the app open."""
@@ -46,7 +49,11 @@ def configured_password() -> str:
     file = os.environ.get("DEEPCLEAN_PASSWORD_FILE")
     if file:
         try:
-            text = Path(file).read_text(encoding="utf-8")
+            info = os.stat(file)
+            stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+            if _file_cache.get(file, (None,))[0] != stamp:  # read again only when it changes (asked per request)
+                _file_cache[file] = (stamp, Path(file).read_text(encoding="utf-8"))
+            text = _file_cache[file][1]
         except (OSError, UnicodeDecodeError) as e:
             raise AuthConfigError(f"DEEPCLEAN_PASSWORD_FILE={file} cannot be read ({e}); make it readable by "
                                   f"the server's user, or unset it") from e

@@ -176,7 +176,8 @@ class LocalExecutor:
         self.poll_s = poll_s
         self._cond = threading.Condition()
         self._queue: deque[tuple[str, JobRequest]] = deque()
-        self._running: dict[str, Worker] = {}
+        self._running: dict[str, Worker] = {}  # the workers this executor started (they fill its slots)
+        self._watched: dict[str, Worker] = {}  # runs whose worker outlived a previous server, or a CLI run's
         self._thread: threading.Thread | None = None
         self._stopped = False
 
@@ -222,13 +223,14 @@ class LocalExecutor:
 
     def _reap(self) -> None:
         """Fail every live run a dead worker owned: its job and any run it started (a gold retraining)."""
-        for run_id, worker in list(self._running.items()):
-            how = worker.exit_reason()
-            if how is None:
-                continue
-            del self._running[run_id]
-            self.store.fail_owned_by(worker.owner, f"the worker process {how} (killed or out of memory?) before "
-                                                   f"the job finished; see {self.store.home / 'logs' / (run_id + '.log')}")
+        for workers in (self._running, self._watched):
+            for run_id, worker in list(workers.items()):
+                how = worker.exit_reason()
+                if how is None:
+                    continue
+                del workers[run_id]
+                self.store.fail_owned_by(worker.owner, f"the worker process {how} (killed or out of memory?) before "
+                                                       f"the job finished; see {self.store.home / 'logs' / (run_id + '.log')}")
 
     def _dispatch(self) -> None:
         while True:
@@ -245,7 +247,7 @@ class LocalExecutor:
                     log.exception("job dispatcher: error while watching workers; retrying")
                     self._cond.wait(max(1.0, self.poll_s))
                     continue
-                if self._stopped and not self._running:
+                if self._stopped and not self._running and not self._watched:
                     return
                 self._cond.wait(self.poll_s)
 
@@ -263,20 +265,20 @@ class LocalExecutor:
             for rec in self.store.list(status="running"):
                 owner = Owner.of_record(rec)
                 if owner is not None and owner != me and owner.alive() and rec["id"] not in self._running:
-                    self._running[rec["id"]] = Worker(owner)
-            if self._running:
+                    self._watched[rec["id"]] = Worker(owner)  # watched, not counted against this executor's slots
+            if self._watched:
                 self._ensure_dispatcher()
         return interrupted
 
     def worker_pid(self, run_id: str) -> int | None:
         with self._cond:
-            worker = self._running.get(run_id)
+            worker = self._running.get(run_id) or self._watched.get(run_id)
         return worker.owner.pid if worker else None
 
     def _pending(self, run_id: str) -> bool:
         with self._cond:
             self._ensure_dispatcher()
-            return run_id in self._running or any(r == run_id for r, _ in self._queue)
+            return run_id in self._running or run_id in self._watched or any(r == run_id for r, _ in self._queue)
 
     def wait(self, run_id: str, timeout: float | None = None) -> str:
         """Block until a job ends (for the CLI and tests); returns its status."""

@@ -193,8 +193,11 @@ async def login(request: Request) -> Response:
             return PlainTextResponse("Login form too large", status_code=413)
     form = parse_qs(body.decode("utf-8", "replace"))
     next_ = _safe_next((form.get("next") or ["/"])[0])
-    gate = auth.gate()
-    ok, message = gate.attempt((form.get("password") or [""])[0], client_of(request.scope))
+    try:
+        gate = auth.gate()
+        ok, message = gate.attempt((form.get("password") or [""])[0], client_of(request.scope))
+    except auth.AuthConfigError as e:
+        return PlainTextResponse(f"Access control is misconfigured: {e}", status_code=503)
     if not ok:
         return _login_page(next_, message, status=429 if "try again" in message or "Locked" in message else 401)
     response = RedirectResponse(_base() + next_, status_code=303)
