@@ -67,6 +67,91 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def machine_busy_s() -> float:
+    """CPU seconds every core of the machine has spent busy since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree() -> dict[int, tuple[int, str]]:
+    """pid → (parent pid, command name) of every process."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    text = f.read()
+                name = text[text.index("(") + 1:text.rindex(")")]
+                out[int(entry)] = (int(text.rsplit(")", 1)[1].split()[1]), name)
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+class CpuMeter:
+    """CPU seconds used by the server, its job workers, the Chromium we drive, and the whole machine, sampled
+    every second (processes that end between samples lose their last second)."""
+
+    def __init__(self, server: "Server") -> None:
+        self.server, self.marks, self.health = server, [], []
+        self._seen: dict[tuple[str, int], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _classify(self, tree) -> dict[str, list[int]]:
+        def under(pid: int, root: int) -> bool:
+            while pid > 1:
+                if pid == root:
+                    return True
+                pid = tree.get(pid, (0, ""))[0]
+            return False
+
+        server = self.server.proc.pid if self.server.proc else -1
+        me = os.getpid()
+        groups = {"server": [server], "workers": [], "chromium": []}
+        for pid, (_, name) in tree.items():
+            if pid != server and under(pid, server):
+                groups["workers"].append(pid)
+            elif under(pid, me) and pid != me and ("chrom" in name or "headless" in name or name == "node"):
+                groups["chromium"].append(pid)
+        return groups
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            groups = self._classify(process_tree())
+            for group, pids in groups.items():
+                for pid in pids:
+                    self._seen[(group, pid)] = cpu_seconds(pid)  # cumulative per process, kept after it ends
+            totals = {g: sum(v for (gg, _), v in self._seen.items() if gg == g) for g in groups}
+            t0 = time.monotonic()  # how long the server's event loop takes to answer, meanwhile
+            try:
+                urllib.request.urlopen(f"{self.server.url}/_stcore/health", timeout=30).read()
+                self.health.append((t0, time.monotonic() - t0))
+            except OSError:
+                pass  # restarting
+            self.marks.append((time.monotonic(), machine_busy_s(), totals))
+            self._stop.wait(1.0)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def share(self, t0: float, t1: float) -> dict[str, float]:
+        """Percent of the machine's cores each group used between t0 and t1 (and the rest of the machine)."""
+        inside = [m for m in self.marks if t0 <= m[0] <= t1]
+        if len(inside) < 2:
+            return {}
+        (a_t, a_busy, a), (b_t, b_busy, b) = inside[0], inside[-1]
+        cores, wall = os.cpu_count() or 1, b_t - a_t
+        out = {g: round(100 * (b[g] - a[g]) / (wall * cores), 1) for g in a}
+        out["other work on the machine"] = round(100 * (b_busy - a_busy) / (wall * cores) - sum(out.values()), 1)
+        return out
+
+
 def percentile(xs: list[float], q: float) -> float | None:
     if not xs:
         return None
@@ -199,6 +284,8 @@ async def scenario(sessions: int, sweep: int, switchers: int, kill: bool, timeou
     rss_before = rss_mib(server.proc.pid)
     load_before = os.getloadavg()
     t_begin = time.monotonic()
+    meter = CpuMeter(server)
+    meter.start()
     try:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -221,18 +308,7 @@ async def scenario(sessions: int, sweep: int, switchers: int, kill: bool, timeou
                                             for k in range(sessions)] if all(
                 session_runs(store, k + 1) for k in range(sessions)) else None, 60, "every launch to be queued")
 
-            # the sweep, queued behind them from another session
-            values = [round(0.5 + 0.1 * i, 2) for i in range(sweep)]
-            await sweeper.get_by_text(re.compile("^Sweep ")).first.click()
-            box = sweeper.get_by_label("Values", exact=True)
-            await box.fill(",".join(f"{v:g}" for v in values))
-            await box.press("Enter")
-            await sweeper.get_by_role("button", name="Launch sweep").click()
-            await sweeper.get_by_text(f"Queued {sweep} jobs").first.wait_for()
-            sweep_ids = await wait_store(lambda: [r["id"] for r in session_runs(store, SWEEP_CLASS)]
-                                         if len(session_runs(store, SWEEP_CLASS)) == sweep else None, 60, "the sweep")
-
-            # each browser shows its own run finished; the first `switchers` then switch pages
+            # each browser shows its own run finished (watched from now on); the first `switchers` then switch pages
             stop, under_load = asyncio.Event(), []
 
             async def watch(k: int, page, run_id: str):
@@ -242,8 +318,20 @@ async def scenario(sessions: int, sweep: int, switchers: int, kill: bool, timeou
                     asyncio.ensure_future(switch_loop(page, stop, under_load, start=k))
                 return seen
 
+            t_launched = time.monotonic()
             watchers = [asyncio.ensure_future(watch(k, pg, rid)) for k, (pg, rid) in enumerate(zip(pages, ids))]
+            # the sweep, queued behind them from another session
+            values = [round(0.5 + 0.1 * i, 2) for i in range(sweep)]
+            await sweeper.get_by_text(re.compile("^Sweep ")).first.click()
+            box = sweeper.get_by_label("Values", exact=True)
+            await box.fill(",".join(f"{v:g}" for v in values))
+            await box.press("Enter")
+            await sweeper.get_by_role("button", name="Launch sweep").click()
+            sweep_ids = await wait_store(lambda: [r["id"] for r in session_runs(store, SWEEP_CLASS)]
+                                         if len(session_runs(store, SWEEP_CLASS)) == sweep else None, 60, "the sweep")
+
             seen = await asyncio.gather(*watchers, return_exceptions=True)
+            t_sessions_done = time.monotonic()
 
             # faults, mid-sweep: a worker, then the server (started again on the same port and store)
             def done_in_sweep():
@@ -289,8 +377,14 @@ async def scenario(sessions: int, sweep: int, switchers: int, kill: bool, timeou
             out["server_cpu_after_jobs_pct"] = round(100 * (cpu_seconds(pid) - c0) / (time.monotonic() - w0), 1)
             await browser.close()
     finally:
+        meter.stop()
         rss_after = rss_mib(server.proc.pid) if server.proc and server.proc.poll() is None else None
         server.stop()
+    out["cpu_pct_while_sessions_ran"] = meter.share(t_launched, t_sessions_done)
+    out["cpu_pct_during_sweep"] = meter.share(t_sessions_done, t_end_jobs)
+    health = [h for t, h in meter.health if t_launched <= t <= t_end_jobs]
+    out["health_s"] = {"n": len(health), "p50": percentile(health, 50), "p95": percentile(health, 95),
+                       "max": max(health, default=None)}
 
     # per session: launch → finished in its browser, and the lag behind the store
     per = []
@@ -384,6 +478,10 @@ def markdown(r: dict) -> str:
         f"- Server RSS: before {r['server_rss_mib']['before']} MiB, peak {r['server_rss_mib']['peak']} MiB, after "
         f"{r['server_rss_mib']['after']} MiB. Server CPU over 20 s from 10 s after every job had ended, all browsers open: "
         f"{r['server_cpu_after_jobs_pct']}%.",
+        f"- The server's `/_stcore/health` while jobs ran (its event loop's answer time): p50 "
+        f"{fmt(r['health_s']['p50'])} s, p95 {fmt(r['health_s']['p95'])} s, max {fmt(r['health_s']['max'])} s.",
+        f"- CPU, percent of the machine's {os.cpu_count()} cores, while the {r['sessions']} launched runs went through: "
+        f"{r['cpu_pct_while_sessions_ran']}; during the sweep: {r['cpu_pct_during_sweep']}.",
         f"- Server start {r['server_start_s']} s" + (f", restart after kill -9 {r['server_restart_s']} s "
                                                       f"({r['live_at_server_kill']} sweep jobs live at the kill)"
                                                       if r.get("server_restart_s") else "") +

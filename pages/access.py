@@ -255,6 +255,7 @@ def start_jobs() -> None:
     from core.executors import server_executor
 
     try:
+        server_threads()
         server_executor()
     except Exception:  # noqa: BLE001 - the server must come up to say what is wrong
         log.exception("the job executor could not start; pages will say why")
@@ -269,5 +270,23 @@ async def lifespan(app: Any):
     # Streamlit also reads pages/ as an old-style multipage app until the first script calls
     # st.navigation, so a first visit straight to /unlearn got a different shell. app.py always navigates.
     PagesManager.uses_pages_directory = False
+    from streamlit import config
+
+    if not config.is_manually_set("runner.postScriptGC"):
+        # Streamlit's default runs gc.collect(2) after every script run; in this process, whose objects
+        # include torch, datasets and models, that took ~0.2 s of CPU per page view or jobs-panel poll:
+        # nine tenths of the server's CPU under load (profiled, issue 19). Python's own GC still runs.
+        config.set_option("runner.postScriptGC", False, "pages/access.py (several users)")
     threading.Thread(target=start_jobs, name="deepclean-start", daemon=True).start()
     yield
+
+
+def server_threads() -> None:
+    """Torch threads for the server process's own small work (predictions, curves): half the cores, so the
+    job worker (which takes the others) and every session's page runs are not starved by spinning OpenMP
+    threads (DEEPCLEAN_SERVER_THREADS overrides). Set before any page runs; the pages' threads inherit it."""
+    import os
+
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("DEEPCLEAN_SERVER_THREADS", max(1, (os.cpu_count() or 2) // 2))))

@@ -175,3 +175,28 @@ def test_open_mode_says_so_on_the_sidebar(monkeypatch):
     monkeypatch.delenv("DEEPCLEAN_PASSWORD", raising=False)
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert any("Open access" in c.value for c in at.sidebar.caption)
+
+
+def test_with_oidc_every_path_needs_streamlits_signed_identity_cookie(monkeypatch):
+    """OIDC keeps working behind the same layer: Streamlit's login routes are open, everything else needs the
+    identity cookie Streamlit signs after the provider's callback."""
+    import json
+
+    from streamlit.web.server.server_util import get_cookie_secret
+    from streamlit.web.server.starlette.starlette_app_utils import create_signed_value
+
+    from pages import access
+
+    monkeypatch.setattr(access, "oidc_configured", lambda: True)
+    assert asgi("GET", "/unlearn")[0] == 303 and asgi("WEBSOCKET", "/_stcore/stream")[0] == "closed"
+    for path in ("/auth/login", "/oauth2callback", "/auth/logout", "/login", "/_stcore/health"):
+        assert asgi("GET", path)[0] == "reached", path
+
+    def identity(logged_in: bool) -> str:
+        value = json.dumps({"email": "a@b.c", "is_logged_in": logged_in, "origin": "http://127.0.0.1:5000"})
+        return "_streamlit_user=" + create_signed_value(get_cookie_secret(), "_streamlit_user", value).decode()
+
+    assert asgi("GET", "/unlearn", cookie=identity(True))[0] == "reached"
+    assert asgi("WEBSOCKET", "/_stcore/stream", cookie=identity(True))[0] == "reached"
+    assert asgi("GET", "/unlearn", cookie=identity(False))[0] == 303
+    assert asgi("GET", "/unlearn", cookie=identity(True)[:-2] + "xx")[0] == 303  # a forged signature
