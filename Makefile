@@ -6,7 +6,7 @@ PORT ?= 8501
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test venv test-env browser checkpoint bench clean
+.PHONY: run dev test venv test-env browser checkpoint bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,9 +24,16 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 venv: $(VENV)/.installed
 test-env: $(VENV)/.test-installed
 
-# The dashboard on the embedded default (digits + the shipped checkpoint).
+# The dashboard on the embedded default (digits + the shipped checkpoint), with settings fit for several
+# users (.streamlit/config.toml). DEEPCLEAN_PASSWORD=... (or DEEPCLEAN_PASSWORD_FILE=...) make run protects it:
+# app.py puts the login in front of every request.
 run: $(VENV)/.installed
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true
+
+# The same for a developer: pages reload when their source changes.
+dev: $(VENV)/.installed
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true \
+	  --server.fileWatcherType auto --server.runOnSave true
 
 # Debian's Chromium for the end-to-end browser test (Playwright drives it; it cannot download browsers here).
 browser:

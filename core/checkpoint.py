@@ -58,7 +58,10 @@ def atomic_write_bytes(path: Path, write) -> None:
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        # safetensors reports a full disk as its own SafetensorError ("... code: 28, kind: StorageFull ...")
+        full = (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+            type(e).__name__ == "SafetensorError" and ("StorageFull" in str(e) or "code: 28" in str(e)))
+        if full:
             raise CheckpointError(f"no space left on the disk holding {path.parent} while writing {path.name}; "
                                   f"free some space, or set DEEPCLEAN_HOME to a folder on a larger disk") from e
         raise
@@ -156,6 +159,11 @@ def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], name: str
             f"{name} does not fit this architecture — " + " | ".join(problems)
             + ". Check the architecture, dataset (input shape) and number of classes you chose."
         )
+    dtypes = [f"{k}: {v.dtype} vs model {expected[k].dtype}" for k, v in state.items() if v.dtype != expected[k].dtype]
+    if dtypes:  # loading would cast silently (complex → real drops a part; float64/int32 are not what was trained)
+        raise CheckpointError(f"{name}: tensors of the wrong dtype ({len(dtypes)}): " + "; ".join(dtypes[:5])
+                              + (" …" if len(dtypes) > 5 else "") + ". Save the model's own state_dict(), e.g. "
+                              "{k: v.float() for k, v in state.items()} for floating-point weights")
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{name}: tensors hold NaN or inf ({', '.join(bad[:5])}); it cannot be used")

@@ -1,11 +1,22 @@
-"""Which executor this process uses: a Dask cluster when DEEPCLEAN_DASK_ADDRESS is set, else local workers."""
+"""Which executor this process uses: a Dask cluster when DEEPCLEAN_DASK_ADDRESS is set, else local workers.
+
+The server's executor is process state, created once per DEEPCLEAN_HOME when the server starts (or on first
+use), never in `st.cache_resource`: any connected client can clear that cache, which would re-create the
+executor, lose its queue and re-run start-up recovery on live jobs.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
+from pathlib import Path
 
+from . import paths
 from .jobs import Executor, LocalExecutor
 from .store import RunStore
+
+_lock = threading.Lock()
+_servers: dict[Path, Executor] = {}
 
 
 def default_executor(store: RunStore | None = None) -> Executor:
@@ -17,3 +28,17 @@ def default_executor(store: RunStore | None = None) -> Executor:
 
         return DaskExecutor(address, store)
     return LocalExecutor(store, workers=int(os.environ.get("DEEPCLEAN_WORKERS", "1")))
+
+
+def server_executor() -> Executor:
+    """This server's executor for DEEPCLEAN_HOME, created once per process and home; creating it recovers
+    the runs a previous server left (see `Executor.recover`). Raises StoreError for an unusable home (and
+    tries again on the next call)."""
+    home = paths.home()
+    with _lock:
+        ex = _servers.get(home)
+        if ex is None:
+            ex = default_executor(RunStore(home))
+            ex.recover()
+            _servers[home] = ex
+        return ex

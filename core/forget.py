@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 KINDS = ("classes", "random", "indices")
+INTEGER = re.compile(r"-?[0-9]+")
 
 
 class ForgetSpecError(ValueError):
@@ -117,12 +119,13 @@ def read_indices_csv(text: str) -> ForgetSpec:
     """Parse a CSV (or whitespace list) of integer indices; refuses text with the offending token."""
     tokens = [t.strip() for t in text.replace("\n", ",").replace(";", ",").replace("\t", ",").split(",")]
     tokens = [t for t in tokens if t]
-    if tokens and not tokens[0].lstrip("-").isdigit():
+    if tokens and not INTEGER.fullmatch(tokens[0]) and not any(c.isdigit() for c in tokens[0]):
         tokens = tokens[1:]  # a header such as "index"
     out = []
     for t in tokens:
-        if not t.lstrip("-").isdigit():
-            raise ForgetSpecError(f"{t!r} is not a sample index; the file must hold integers, one per line or comma-separated")
+        if not INTEGER.fullmatch(t):  # ASCII digits only: "²" and "٣" pass str.isdigit() and int() reads "٣"
+            raise ForgetSpecError(f"{t!r} is not a sample index; the file must hold integers written with the digits "
+                                  f"0-9, one per line or comma-separated")
         out.append(int(t))
     if not out:
         raise ForgetSpecError("the index file holds no indices")

@@ -10,6 +10,7 @@ browser session, a restarted server, the CLI) sees the same jobs.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -22,8 +23,9 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from .methods import DEFAULT_METHOD
-from .store import RunStore
+from .store import Owner, RunStore, StoreError
 
+log = logging.getLogger(__name__)
 JOB_KINDS = ("unlearn", "compare")
 ROOT = Path(__file__).resolve().parents[1]  # the folder holding `core`, where worker processes start
 
@@ -149,10 +151,29 @@ def execute(home: str, run_id: str, request: dict[str, Any]) -> str:
     return store.get(run_id)["status"]
 
 
+@dataclass
+class Worker:
+    """A worker process a LocalExecutor watches: one it started (`proc`), or one a previous server started
+    that outlived it (adopted at start-up; only its owner identity is known)."""
+
+    owner: Owner
+    proc: subprocess.Popen | None = None
+
+    def exit_reason(self) -> str | None:
+        """None while the process runs; otherwise how it ended."""
+        if self.proc is not None:
+            rc = self.proc.poll()
+            if rc is None:
+                return None
+            return f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
+        return None if self.owner.alive() is not False else "ended (it outlived the previous server)"
+
+
 class LocalExecutor:
     """A pool of worker processes on this machine: at most `workers` jobs run at once, each in its own
     `python -m core.jobs` process, in the order they were submitted. A dispatcher thread starts them and
-    watches them; a worker that dies (killed, out of memory) leaves its run failed with the reason."""
+    watches them; a worker that dies (killed, out of memory) leaves every run it owned failed with the reason.
+    One bad record or a failed start never stops the queue, and a dispatcher that died is started again."""
 
     def __init__(self, store: RunStore | None = None, workers: int = 1, poll_s: float = 0.2) -> None:
         self.store = store or RunStore()
@@ -160,7 +181,8 @@ class LocalExecutor:
         self.poll_s = poll_s
         self._cond = threading.Condition()
         self._queue: deque[tuple[str, JobRequest]] = deque()
-        self._running: dict[str, subprocess.Popen] = {}
+        self._running: dict[str, Worker] = {}  # the workers this executor started (they fill its slots)
+        self._watched: dict[str, Worker] = {}  # runs whose worker outlived a previous server, or a CLI run's
         self._thread: threading.Thread | None = None
         self._stopped = False
 
@@ -169,11 +191,15 @@ class LocalExecutor:
         with self._cond:  # record and enqueue together, so creation order is queue order
             run_id = create_record(self.store, request)
             self._queue.append((run_id, request))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._dispatch, name="deepclean-jobs", daemon=True)
-                self._thread.start()
+            self._ensure_dispatcher()
             self._cond.notify_all()
         return run_id
+
+    def _ensure_dispatcher(self) -> None:
+        """Start the dispatcher thread if there is none or it died (call with the lock held)."""
+        if not self._stopped and (self._thread is None or not self._thread.is_alive()):
+            self._thread = threading.Thread(target=self._dispatch, name="deepclean-jobs", daemon=True)
+            self._thread.start()
 
     def _start(self, run_id: str, request: JobRequest) -> subprocess.Popen:
         logs = self.store.home / "logs"
@@ -186,50 +212,78 @@ class LocalExecutor:
         proc.stdin.close()
         return proc
 
+    def _launch(self, run_id: str, request: JobRequest) -> None:
+        """Start the next queued job in a worker, unless it was cancelled (or deleted) while it waited."""
+        try:
+            if self.store.get(run_id)["status"] != "queued":
+                return
+        except StoreError:  # deleted while it waited
+            return
+        try:
+            proc = self._start(run_id, request)
+        except Exception as e:  # noqa: BLE001 - whatever stops this start fails this job, not the queue
+            self.store.fail(run_id, f"could not start a worker process: {type(e).__name__}: {e}")
+            return
+        self._running[run_id] = Worker(Owner.of(proc.pid), proc)
+
     def _reap(self) -> None:
-        for run_id, proc in list(self._running.items()):
-            rc = proc.poll()
-            if rc is None:
-                continue
-            del self._running[run_id]
-            rec = self.store.get(run_id)
-            if rec["status"] in ("queued", "running"):
-                how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
-                self.store.fail(run_id, f"the worker process {how} (killed or out of memory?) before the job "
-                                        f"finished; see {self.store.home / 'logs' / (run_id + '.log')}")
-                shutil.rmtree(self.store.artifacts / run_id, ignore_errors=True)
+        """Fail every live run a dead worker owned: its job and any run it started (a gold retraining)."""
+        for workers in (self._running, self._watched):
+            for run_id, worker in list(workers.items()):
+                how = worker.exit_reason()
+                if how is None:
+                    continue
+                del workers[run_id]
+                self.store.fail_owned_by(worker.owner, f"the worker process {how} (killed or out of memory?) before "
+                                                       f"the job finished; see {self.store.home / 'logs' / (run_id + '.log')}")
 
     def _dispatch(self) -> None:
         while True:
             with self._cond:
-                self._reap()
-                while self._queue and len(self._running) < self.workers:
-                    run_id, request = self._queue.popleft()
-                    if self.store.get(run_id)["status"] != "queued":  # cancelled while it waited
-                        continue
-                    try:
-                        self._running[run_id] = self._start(run_id, request)
-                    except OSError as e:
-                        self.store.fail(run_id, f"could not start a worker process: {e}")
-                if self._stopped and not self._running:
+                try:
+                    self._reap()
+                    while self._queue and len(self._running) < self.workers:
+                        run_id, request = self._queue.popleft()
+                        try:
+                            self._launch(run_id, request)
+                        except Exception:  # noqa: BLE001 - one bad record never stops the queue
+                            log.exception("could not dispatch run %s; going on with the queue", run_id)
+                except Exception:  # noqa: BLE001 - the store may be busy or briefly unusable: try again later
+                    log.exception("job dispatcher: error while watching workers; retrying")
+                    self._cond.wait(max(1.0, self.poll_s))
+                    continue
+                if self._stopped and not self._running and not self._watched:
                     return
                 self._cond.wait(self.poll_s)
 
     def cancel(self, run_id: str) -> str:
+        with self._cond:
+            self._ensure_dispatcher()
         return self.store.request_cancel(run_id)
 
     def recover(self) -> list[str]:
-        """At server start: runs left behind by a previous server whose workers are gone become interrupted."""
-        return self.store.mark_interrupted(alive=pid_alive)
+        """At server start: live runs whose owner is gone become interrupted, and runs whose worker outlived
+        the previous server are watched from now on (and fail when that worker dies)."""
+        interrupted = self.store.mark_interrupted()
+        me = Owner.of()
+        with self._cond:
+            for rec in self.store.list(status="running"):
+                owner = Owner.of_record(rec)
+                if owner is not None and owner != me and owner.alive() and rec["id"] not in self._running:
+                    self._watched[rec["id"]] = Worker(owner)  # watched, not counted against this executor's slots
+            if self._watched:
+                self._ensure_dispatcher()
+        return interrupted
 
     def worker_pid(self, run_id: str) -> int | None:
         with self._cond:
-            proc = self._running.get(run_id)
-        return proc.pid if proc else None
+            worker = self._running.get(run_id) or self._watched.get(run_id)
+        return worker.owner.pid if worker else None
 
     def _pending(self, run_id: str) -> bool:
         with self._cond:
-            return run_id in self._running or any(r == run_id for r, _ in self._queue)
+            self._ensure_dispatcher()
+            return run_id in self._running or run_id in self._watched or any(r == run_id for r, _ in self._queue)
 
     def wait(self, run_id: str, timeout: float | None = None) -> str:
         """Block until a job ends (for the CLI and tests); returns its status."""
@@ -241,8 +295,9 @@ class LocalExecutor:
             self._stopped = True
             self._queue.clear()
             if kill:
-                for proc in self._running.values():
-                    proc.kill()
+                for worker in self._running.values():
+                    if worker.proc is not None:
+                        worker.proc.kill()
             self._cond.notify_all()
 
 
@@ -257,17 +312,6 @@ def wait_until_finished(store: RunStore, pending: Callable[[str], bool], run_id:
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"run {run_id} still {status} after {timeout}s")
         time.sleep(poll_s)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,9 @@
 
 A run moves queued → running → done, or ends failed / cancelled / interrupted. Those four end states are
 final: no later write changes them (a worker that finishes after its run was marked interrupted leaves it
-interrupted). `RunStore.run` (or `track`, which also serves code running without a store) is the one place
+interrupted). Every run records its owner, the process answerable for it (host, pid, start time): the one
+that queued it until a worker starts it, then that worker. A run ends with its owner: the executor fails
+every live run a dead worker owned, and start-up recovery interrupts only runs whose owner is gone. `RunStore.run` (or `track`, which also serves code running without a store) is the one place
 that lifecycle is written: it starts the run, records progress, and on leaving decides done, failed or
 cancelled from the exception, removing a failed run's artifacts (mlflow's `ActiveRun.__exit__` is the model).
 """
@@ -12,10 +14,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -55,7 +59,10 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at REAL,
     phase_started_at REAL,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    worker_pid INTEGER
+    worker_pid INTEGER,
+    owner_host TEXT,
+    owner_pid INTEGER,
+    owner_started INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_cache ON runs(cache_key, status);
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
@@ -63,7 +70,59 @@ CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 
 
 # Columns added after the first release, with their declarations, for upgrading an existing store in place.
-ADDED_COLUMNS = {"phase_started_at": "REAL", "cancel_requested": "INTEGER NOT NULL DEFAULT 0", "worker_pid": "INTEGER"}
+ADDED_COLUMNS = {"phase_started_at": "REAL", "cancel_requested": "INTEGER NOT NULL DEFAULT 0", "worker_pid": "INTEGER",
+                 "owner_host": "TEXT", "owner_pid": "INTEGER", "owner_started": "INTEGER"}
+DISK_FULL = "set DEEPCLEAN_HOME to a folder on a disk with free space, or free some space"
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields 3.. of /proc/PID/stat (state first), or None where there is no such process or no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A process answerable for a run. The start time (clock ticks since boot, from /proc) tells the
+    original process from a later one that reuses its pid, as a restarted container's server does."""
+
+    host: str
+    pid: int
+    started: int | None = None
+
+    @classmethod
+    def of(cls, pid: int | None = None) -> "Owner":
+        """This process, or the process `pid` on this host."""
+        pid = os.getpid() if pid is None else int(pid)
+        stat = _proc_stat(pid)
+        return cls(socket.gethostname(), pid, int(stat[19]) if stat else None)
+
+    def alive(self) -> bool | None:
+        """Whether the process still runs: True or False on this host, None on another (unknowable here)."""
+        if self.host != socket.gethostname():
+            return None
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        stat = _proc_stat(self.pid)
+        if stat is None:
+            return True  # no /proc to ask (not Linux): the pid exists
+        return stat[0] not in ("Z", "X") and (self.started is None or int(stat[19]) == self.started)
+
+    @staticmethod
+    def of_record(rec: Any) -> "Owner | None":
+        """The owner a record names (older records: the host here and the worker pid, if any)."""
+        if rec["owner_pid"] is not None:
+            return Owner(rec["owner_host"] or socket.gethostname(), rec["owner_pid"], rec["owner_started"])
+        if rec["worker_pid"] is not None and rec["status"] == "running":
+            return Owner(socket.gethostname(), rec["worker_pid"])
+        return None
 
 
 class StoreError(RuntimeError):
@@ -90,13 +149,34 @@ class RunStore:
                 f"cannot use {self.home} for runs ({e}); set DEEPCLEAN_HOME to a writable folder with free space"
             ) from e
 
+    def check(self) -> None:
+        """Raise StoreError unless the store can be read and its folder written (a health check)."""
+        try:
+            with self._connect() as db:
+                db.execute("SELECT count(*) FROM runs").fetchone()
+            probe = self.home / f".health-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+            try:
+                probe.write_bytes(b"ok")
+            finally:
+                probe.unlink(missing_ok=True)
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"cannot use {self.home} for runs ({e}); set DEEPCLEAN_HOME to a writable folder "
+                             f"with free space") from e
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in autocommit mode: each statement is its own transaction and waits (busy timeout)
+        for the write lock, so no read is ever held open across a write (that upgrade fails at once)."""
         db = sqlite3.connect(self.home / "runs.sqlite", timeout=30, isolation_level=None)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA busy_timeout=30000")
         try:
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across crashes of the process, fsync at checkpoints
             yield db
+        except sqlite3.OperationalError as e:
+            if "full" in str(e):  # "database or disk is full"
+                raise StoreError(f"no space left for the run store in {self.home} ({e}); {DISK_FULL}") from e
+            raise
         finally:
             db.close()
 
@@ -111,17 +191,19 @@ class RunStore:
 
     def create(self, kind: str, *, method: str | None = None, dataset: str | None = None,
                config: dict | None = None, forget: dict | None = None, parent_sha256: str | None = None,
-               parent_path: str | None = None, cache_key: str | None = None, status: str = "queued") -> str:
-        """Insert a new run record and return its id."""
+               parent_path: str | None = None, cache_key: str | None = None, status: str = "queued",
+               owner: Owner | None = None) -> str:
+        """Insert a new queued run record, owned by `owner` (default: this process), and return its id."""
         if kind not in KINDS:
             raise ValueError(f"unknown run kind {kind!r}; one of {KINDS}")
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        owner = owner or Owner.of()
         with self._connect() as db:
             db.execute(
                 "INSERT INTO runs (id, kind, method, dataset, config, forget, parent_sha256, parent_path, cache_key,"
-                " status, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " status, created_at, owner_host, owner_pid, owner_started) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, kind, method, dataset, json.dumps(config or {}), json.dumps(forget) if forget else None,
-                 parent_sha256, parent_path, cache_key, status, time.time()),
+                 parent_sha256, parent_path, cache_key, status, time.time(), owner.host, owner.pid, owner.started),
             )
         return run_id
 
@@ -155,12 +237,13 @@ class RunStore:
         return cur.rowcount == 1
 
     def start(self, run_id: str, worker_pid: int | None = None) -> bool:
-        """queued → running, owned by `worker_pid` (default: this process). False if the run is no longer
-        queued (cancelled while it waited, or already started by someone else)."""
+        """queued → running, owned from now on by the process `worker_pid` (default: this process). False if
+        the run is no longer queued (cancelled while it waited, or already started by someone else)."""
         now = time.time()
+        owner = Owner.of(worker_pid)
         return self._transition(run_id, "running", ("queued",), started_at=now, phase="starting",
-                                phase_started_at=now, progress=0.0,
-                                worker_pid=worker_pid if worker_pid is not None else os.getpid())
+                                phase_started_at=now, progress=0.0, worker_pid=owner.pid, owner_host=owner.host,
+                                owner_pid=owner.pid, owner_started=owner.started)
 
     def progress(self, run_id: str, phase: str, fraction: float, message: str = "") -> bool:
         """Record progress of a running run; returns True when a cancel has been requested for it."""
@@ -180,18 +263,38 @@ class RunStore:
                        "WHERE id = ? AND status = 'queued'", (time.time(), run_id))
         return self.get(run_id)["status"]
 
-    def mark_interrupted(self, alive: Callable[[int], bool] = lambda pid: False,
-                         reason: str = "the server stopped while this run was in progress") -> list[str]:
-        """At start-up: runs a previous server left queued (its queue is gone), and running runs whose worker
-        process is no longer `alive`, become interrupted. Runs whose worker still lives are left to finish."""
+    def mark_interrupted(self, alive: Callable[[Owner], bool | None] = Owner.alive) -> list[str]:
+        """At start-up: live runs whose owner is gone become interrupted (queued ones whose server stopped,
+        running ones whose worker died with it). Runs whose owner still runs (a worker that outlived the
+        server, a command-line run) or lives on another host are left to it. Returns the ids interrupted."""
+        with self._connect() as db:  # read everything first: no read stays open while the updates below wait
+            rows = db.execute("SELECT * FROM runs WHERE status IN ('queued', 'running')").fetchall()
         ids = []
-        with self._connect() as db:
-            for r in db.execute("SELECT id, status, worker_pid FROM runs WHERE status IN ('queued', 'running')"):
-                if r["status"] == "running" and r["worker_pid"] is not None and alive(r["worker_pid"]):
-                    continue
-                db.execute("UPDATE runs SET status = 'interrupted', error = ?, finished_at = ? WHERE id = ? "
-                           "AND status IN ('queued', 'running')", (reason, time.time(), r["id"]))
+        for r in rows:
+            owner = Owner.of_record(r)
+            if owner is not None and alive(owner) is not False:
+                continue
+            reason = ("the server that queued this run stopped before a worker started it; launch it again"
+                      if r["status"] == "queued" else
+                      "the process running this run is gone (the server stopped or the worker died with it) "
+                      "before it finished; launch it again")
+            if self._transition(r["id"], "interrupted", LIVE, error=reason, finished_at=time.time()):
                 ids.append(r["id"])
+        return ids
+
+    def live_owned_by(self, owner: Owner) -> list[str]:
+        """Ids of the queued or running runs `owner` answers for."""
+        with self._connect() as db:
+            rows = db.execute("SELECT id FROM runs WHERE status IN ('queued', 'running') AND owner_host = ? AND "
+                              "owner_pid = ? AND owner_started IS ?", (owner.host, owner.pid, owner.started))
+            return [r["id"] for r in rows.fetchall()]
+
+    def fail_owned_by(self, owner: Owner, error: str) -> list[str]:
+        """Every live run `owner` answers for (a worker's job and the gold run it started) ends failed with
+        `error`, its partial artifacts removed. Returns their ids."""
+        ids = [rid for rid in self.live_owned_by(owner) if self.fail(rid, error)]
+        for rid in ids:
+            shutil.rmtree(self.artifacts / rid, ignore_errors=True)
         return ids
 
     def finish(self, run_id: str, *, metrics: dict | None = None, timings: dict | None = None,
@@ -272,10 +375,11 @@ class RunStore:
         return d
 
     def delete(self, run_id: str) -> None:
-        """Remove a run record and its artifact folder."""
-        self.get(run_id)
+        """Remove a finished run's record and its artifact folder (a live run is cancelled first)."""
+        if self.get(run_id)["status"] in LIVE:
+            raise StoreError(f"run {run_id} is still {self.get(run_id)['status']}; cancel it before deleting it")
         with self._connect() as db:
-            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id = ? AND status NOT IN ('queued', 'running')", (run_id,))
         shutil.rmtree(self.artifacts / run_id, ignore_errors=True)
 
 

@@ -11,24 +11,22 @@ from core.cards import dataset_of
 from core.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 from core.data import Dataset
 from core.display import describe_forget
-from core.executors import default_executor
+from core.executors import server_executor
 from core.forget import ForgetSpec, resolve
 from core.jobs import Executor
 from core.queries import live_runs
 from core.runtime import device_label
 from core.store import RunStore
 from core.uploads import list_uploaded_checkpoints
+from pages import access
 
 DEFAULT_CHECKPOINT = paths.CHECKPOINT_DIR / "digits_cnn_small.safetensors"
 
 
-@st.cache_resource
 def executor() -> Executor:
-    """One executor per server process, so jobs outlive reruns and sessions. Runs a previous server left
-    behind with no live worker are marked interrupted first."""
-    ex = default_executor(RunStore())
-    ex.recover()
-    return ex
+    """The server process's executor (process state that no client message can clear; created and recovered
+    when the server starts, see app.py), so jobs outlive reruns and sessions."""
+    return server_executor()
 
 
 def store() -> RunStore:
@@ -127,3 +125,5 @@ def sidebar(mode: str = "open") -> None:
         elif mode == "oidc":
             st.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
             st.button("Log out", on_click=st.logout, key="logout")
+        elif mode == "password":
+            st.link_button("Log out", access.url("/logout"), key="logout")

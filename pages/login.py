@@ -1,34 +1,29 @@
-"""Access control in front of every page: OIDC login or the password gate, when configured."""
+"""Access control as the pages see it: the HTTP layer (pages/access.py) has already refused every request
+without a login; this checks the session again (defence in depth, and for AppTest, which has no HTTP)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core.auth import PasswordGate
-
-
-@st.cache_resource
-def password_gate() -> PasswordGate:
-    return PasswordGate()
-
-
-def oidc_configured() -> bool:
-    """Whether Streamlit's OIDC login is set up ([auth] in secrets.toml)."""
-    try:
-        return "auth" in st.secrets
-    except FileNotFoundError:  # no secrets file at all
-        return False
+from core import auth
+from pages.access import COOKIE, oidc_configured, url
 
 
 def access() -> str:
-    """Ask for login or password before any page; returns how access is controlled ("oidc", "password", "open")."""
+    """Stop unless this session is logged in, when login is configured; returns how access is controlled
+    ("oidc", "password", "open")."""
     if oidc_configured():
         if not st.user.is_logged_in:
             _only(_oidc_page)
         return "oidc"
-    if not password_gate().enabled:
+    try:
+        gate = auth.gate()
+    except auth.AuthConfigError as e:
+        st.error(f"Access control is misconfigured: {e}")
+        st.stop()
+    if not gate.enabled:
         return "open"
-    if not st.session_state.get("authenticated"):
+    if not gate.valid(st.context.cookies.get(COOKIE)):
         _only(_password_page)
     return "password"
 
@@ -46,12 +41,5 @@ def _oidc_page() -> None:
 
 def _password_page() -> None:
     st.title("DeepClean Studio")
-    with st.form("login"):
-        entered = st.text_input("Password", type="password", key="password")
-        sent = st.form_submit_button("Enter", type="primary")
-    if sent:
-        ok, message = password_gate().attempt(entered)
-        if ok:
-            st.session_state["authenticated"] = True
-            st.rerun()
-        st.error(message)
+    st.info("This server asks for a password.")
+    st.link_button("Log in", url("/login"), type="primary")

@@ -83,8 +83,47 @@ def draw_curve(m, path, spec: ForgetSpec, cfg, value: float) -> None:
                f"({100 * float(at['fraction'].iloc[0]):.3f}%) of {int(rows['total'].iloc[0]):,}")
 
 
-def progress_panel() -> None:
-    """Every job in progress, with phase, elapsed time, ETA and Cancel; polls only while one runs."""
+# How often the jobs panel polls the store. Every open Unlearn page of every user polls, so this is the
+# server's load while jobs run (issue 19: 8 sessions redrawing every job every second kept a 2-core server
+# busy): fast only while this session's own job runs, slower while it waits in the queue or only other
+# sessions' jobs are live, slower still when nothing shown has changed for a while, and never once they end.
+# Each step stays well under the 60 s in which a finished run must show.
+OWN_RUNNING_POLL_S = ((30.0, 1.0), (float("inf"), 3.0))   # (seconds unchanged, poll every)
+OWN_QUEUED_POLL_S = ((float("inf"), 3.0),)
+OTHERS_POLL_S = ((60.0, 5.0), (float("inf"), 15.0))
+SHOWN_QUEUED = 5  # queued jobs drawn in full (this session's first); the rest are counted
+
+
+def poll_every(jobs: list[dict]) -> float | None:
+    """Seconds between polls for these live jobs (None: stop polling); remembers when they last changed."""
+    if not jobs:
+        return None
+    mine = set(st.session_state.get("my_jobs", ()))
+    own = [j for j in jobs if j["id"] in mine]
+    # what this session watches: its own jobs' phases, or else just which jobs are live
+    shown = tuple((j["id"], j["status"], j["phase"]) for j in own) or tuple((j["id"], j["status"]) for j in jobs)
+    now = time.monotonic()
+    if st.session_state.get("_jobs_shown") != shown:
+        st.session_state["_jobs_shown"], st.session_state["_jobs_changed"] = shown, now
+    quiet = now - st.session_state["_jobs_changed"]
+    if any(j["status"] == "running" for j in own):
+        steps = OWN_RUNNING_POLL_S
+    else:
+        steps = OWN_QUEUED_POLL_S if own else OTHERS_POLL_S
+    return next(every for until, every in steps if quiet < until)
+
+
+def remember(run_ids: list[str]) -> None:
+    """Jobs this session launched: the panel follows them closely and reports the last one's end."""
+    st.session_state["my_jobs"] = [*st.session_state.get("my_jobs", [])[-50:], *run_ids]
+    st.session_state["last_job"] = run_ids[-1]
+
+
+def progress_panel(registered_every: float | None) -> None:
+    """Running jobs and the first queued ones (this session's first) with phase, elapsed time, ETA and Cancel,
+    the rest counted, and how this session's last job ended. Runs again every `registered_every` seconds while
+    a job it shows is live; asks for a full rerun when the pace should change (that re-registers it), so
+    polling slows down, and stops when the jobs end."""
     jobs = common.running_jobs()
     last = st.session_state.get("last_job")
     rec = None
@@ -101,7 +140,10 @@ def progress_panel() -> None:
                 st.switch_page("pages/results.py")
         elif rec["status"] in ("failed", "cancelled", "interrupted"):
             st.error(f"Run {last} {rec['status']}: {rec['error']}")
-    for j in jobs:
+    mine = set(st.session_state.get("my_jobs", ()))
+    queued = sorted((j for j in jobs if j["status"] == "queued"), key=lambda j: (j["id"] not in mine, j["created_at"]))
+    shown = [j for j in jobs if j["status"] == "running"] + queued[:SHOWN_QUEUED]
+    for j in shown:
         with st.container(border=True):
             elapsed = time.time() - (j["started_at"] or j["created_at"])
             eta = eta_seconds(j)
@@ -112,19 +154,23 @@ def progress_panel() -> None:
             if st.button("Cancel", key=f"cancel_{j['id']}"):
                 common.executor().cancel(j["id"])
                 st.rerun()
-    if st.session_state.get("_had_jobs") and not jobs:
-        st.session_state["_had_jobs"] = False
-        st.rerun()  # a full rerun stops the polling
-    st.session_state["_had_jobs"] = bool(jobs)
+    if len(queued) > SHOWN_QUEUED:
+        rest = queued[SHOWN_QUEUED:]
+        own_rest = sum(j["id"] in mine for j in rest)
+        st.caption(f"… and {len(rest)} more queued" + (f" ({own_rest} of them yours)" if own_rest else "")
+                   + "; the Runs page lists and cancels every run.")
+    if not jobs:
+        st.caption("No jobs in progress.")
+    registered_for = time.monotonic() - st.session_state.get("_poll_registered", 0.0)
+    if poll_every(jobs) != registered_every and registered_for > 1.0:
+        st.rerun()  # a full rerun registers this panel again at the new pace (or without polling)
 
 
 def submit(request: JobRequest) -> None:
     try:
-        st.session_state["last_job"] = common.executor().submit(request)
+        remember([common.executor().submit(request)])
     except (MethodError, ValueError) as e:
         st.error(str(e))
-    else:
-        st.session_state["_had_jobs"] = True
 
 
 st.title("Unlearn")
@@ -191,10 +237,11 @@ else:
                 except (MethodError, ValueError) as e:
                     st.error(str(e))
                 else:
-                    st.session_state["_had_jobs"] = True
+                    remember(ids)
                     st.success(f"Queued {len(ids)} jobs; the Results page plots them against {m.sweep.label} as "
                                f"they finish.")
 
 st.subheader("Jobs")
-poll = bool(common.running_jobs()) or st.session_state.get("_had_jobs", False)
-st.fragment(progress_panel, run_every=1.0 if poll else None)()
+every = poll_every(common.running_jobs())
+st.session_state["_poll_registered"] = time.monotonic()
+st.fragment(progress_panel, run_every=every)(every)

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import time
 
 import pytest
@@ -12,7 +13,7 @@ from core.jobs import JobRequest, LocalExecutor, execute
 from core.methods import MethodError
 from core.display import eta_seconds
 from core.progress import Cancelled
-from core.store import ActiveRun, RunStore
+from core.store import ActiveRun, Owner, RunStore
 
 CLASS0 = ForgetSpec.of_classes([0]).to_dict()
 LONG = {"epochs": 500}  # fine-tuning long enough to be caught running
@@ -102,8 +103,10 @@ def test_store_cancel_flag_reaches_the_progress_callback():
 
 def test_restart_marks_unfinished_runs_interrupted_and_eta_follows_the_phase():
     store = RunStore()
-    a, b, c, d = (store.create("unlearn", method="deepclean") for _ in range(4))
-    store.start(a, worker_pid=2**22 + 12345)  # a worker that no longer exists
+    gone = Owner(socket.gethostname(), 2**22 + 12345)  # a process that no longer exists
+    a, c, d = (store.create("unlearn", method="deepclean") for _ in range(3))
+    b = store.create("unlearn", method="deepclean", owner=gone)  # queued by a server that stopped
+    store.start(a, worker_pid=gone.pid)  # run by a worker that no longer exists
     store.start(c)
     store.finish(c)
     store.start(d, worker_pid=os.getpid())  # a worker still alive: left to finish
@@ -141,3 +144,125 @@ def test_an_unusable_home_or_a_full_disk_gets_a_clear_message(shipped, tmp_path,
     at = AppTest.from_file(str(shipped.parents[1] / "app.py"), default_timeout=60).run()
     assert not at.exception and "DEEPCLEAN_HOME" in at.error[0].value
     st.cache_resource.clear()
+
+
+# Issue 19: the queue never wedges.
+
+def test_a_run_deleted_while_queued_never_stops_the_queue(shipped):
+    """Cancel a queued job and delete it before it starts (what the Runs page allows): later jobs still run."""
+    ex = LocalExecutor(RunStore(), workers=1)
+    blocker = ex.submit(JobRequest(str(shipped), CLASS0, method="finetune", config=LONG))
+    doomed = ex.submit(JobRequest(str(shipped), CLASS0, method="zero_weights"))
+    assert ex.cancel(doomed) == "cancelled"
+    ex.store.delete(doomed)
+    wait_status(ex.store, blocker, ("running",))
+    ex.cancel(blocker)  # frees the worker: the dispatcher now meets the deleted record
+    after = ex.submit(JobRequest(str(shipped), CLASS0, method="zero_weights"))
+    assert ex.wait(after, timeout=60) == "done"
+
+
+def test_the_dispatcher_survives_a_failing_start_and_is_restarted_when_dead(shipped, monkeypatch):
+    ex = LocalExecutor(RunStore(), workers=1)
+    real_start = ex._start
+    calls = []
+
+    def flaky(run_id, request):
+        calls.append(run_id)
+        if len(calls) == 1:
+            raise RuntimeError("no file descriptors left")
+        return real_start(run_id, request)
+
+    monkeypatch.setattr(ex, "_start", flaky)
+    first = ex.submit(JobRequest(str(shipped), CLASS0, method="zero_weights"))
+    rec = wait_status(ex.store, first, ("failed",), timeout=30)
+    assert "no file descriptors left" in rec["error"]
+    second = ex.submit(JobRequest(str(shipped), CLASS0, method="zero_weights"))
+    assert ex.wait(second, timeout=120) == "done"
+    # a dispatcher thread that died anyway (it cannot, short of the interpreter stopping it) is started again
+    import threading
+
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    ex._thread = dead
+    third = ex.submit(JobRequest(str(shipped), CLASS0, method="zero_weights"))
+    assert ex.wait(third, timeout=120) == "done"
+
+
+def test_every_run_a_killed_worker_created_ends_with_it(shipped):
+    """A worker killed while it retrains gold leaves neither its job nor the gold run it created live."""
+    import json
+
+    card = json.loads(shipped.with_suffix(".json").read_text())
+    card["recipe"] = {**card["recipe"], "epochs": 3000, "milestones": [2000, 2500]}  # gold takes minutes
+    ex = LocalExecutor(RunStore(), workers=1)
+    job = ex.submit(JobRequest(str(shipped), CLASS0, method="deepclean", card=card))
+    deadline = time.monotonic() + 120
+    while not ex.store.list(kind="gold", status="running"):
+        assert time.monotonic() < deadline, ex.store.get(job)
+        time.sleep(0.1)
+    gold = ex.store.list(kind="gold", status="running")[0]["id"]
+    os.kill(ex.worker_pid(job), signal.SIGKILL)
+    assert "killed by signal 9" in wait_status(ex.store, job, ("failed",), timeout=10)["error"]
+    rec = wait_status(ex.store, gold, ("failed",), timeout=10)
+    assert "killed by signal 9" in rec["error"] and not (ex.store.artifacts / gold).exists()
+    assert ex.store.list(status="running") == [] and ex.store.list(status="queued") == []
+
+
+def test_a_restarted_server_watches_workers_that_outlived_it():
+    """Recovery at start leaves a live worker's run running, and fails it when that worker dies later."""
+    import subprocess
+    import sys
+
+    store = RunStore()
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # a previous server's worker
+    try:
+        orphan = store.create("unlearn", method="deepclean")
+        store.start(orphan, worker_pid=worker.pid)
+        ex = LocalExecutor(store)  # the restarted server
+        ex.recover()
+        time.sleep(1.0)
+        assert store.get(orphan)["status"] == "running"
+        worker.kill()
+        worker.wait()
+        rec = wait_status(store, orphan, ("failed",), timeout=10)
+        assert "worker" in rec["error"]
+    finally:
+        worker.kill()
+
+
+def test_a_full_disk_gets_the_same_message_from_every_layer(tmp_path, monkeypatch):
+    """Issue 13 (low): safetensors reports ENOSPC as its own SafetensorError, SQLite as "database or disk is
+    full"; both say what to change, like an OSError does."""
+    import sqlite3
+
+    import safetensors.torch
+    from safetensors import SafetensorError
+    from torch import nn
+
+    from core.checkpoint import CheckpointError, save_checkpoint
+    from core.store import StoreError
+
+    def full(*args, **kwargs):
+        raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, '
+                              'message: "No space left on device" })')
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    monkeypatch.setattr("core.checkpoint.save_file", full)
+    with pytest.raises(CheckpointError, match="no space left .* set DEEPCLEAN_HOME"):
+        save_checkpoint(nn.Linear(2, 2), {"architecture": "x"}, tmp_path / "m.safetensors")
+    assert list(tmp_path.iterdir()) == []
+
+    store = RunStore(tmp_path / "home")
+    real = sqlite3.connect
+
+    def tiny(*args, **kwargs):  # a database that may not grow: what a full disk looks like to SQLite
+        db = real(*args, **kwargs)
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages}")
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", tiny)
+    with pytest.raises(StoreError, match="no space left for the run store .* DEEPCLEAN_HOME"):
+        for _ in range(200):
+            store.create("unlearn", method="deepclean", config={"pad": "x" * 4000})
