@@ -61,7 +61,7 @@ def test_all_skips_what_cannot_serve_the_forget_set_and_named_methods_are_refuse
 
 
 def test_a_failing_method_gets_its_error_row_and_the_rest_still_run(shipped):
-    r = run_compare(shipped, ForgetSpec.of_classes([0]), "scrub,ssd", {"scrub": METHODS["scrub"].config(lr=1.0)},
+    r = run_compare(shipped, ForgetSpec.of_classes([0]), "scrub,ssd", {"scrub": METHODS["scrub"].config(lr=10.0)},
                     device="cpu", store=RunStore())
     assert "diverged" in r["rows"][0]["error"] and "error" not in r["rows"][1]
     assert RunStore().list(kind="unlearn", status="failed")[0]["method"] == "scrub"
