@@ -25,15 +25,15 @@ def shared_home(tmp_path_factory):
 
 def test_compare_shares_gold_and_fisher_and_reuses_finished_runs(shipped):
     store = RunStore()
-    methods = "deepclean,zero_weights,ssd,gold"
+    methods = "deepclean,zero_weights,ssd_retain,gold"
     r = run_compare(shipped, ForgetSpec.of_classes([0]), methods, {"deepclean": DeepCleanConfig(gamma=2.0)},
                     device="cpu", store=store)
     assert [row["method"] for row in r["rows"]] == methods.split(",")
     assert all(ROW_KEYS <= set(row) for row in r["rows"])
     rows = {row["method"]: row for row in r["rows"]}
     assert rows["gold"]["time_vs_gold"] == pytest.approx(1.0) and rows["gold"]["delta_acc_forget"] == 0
-    # zero_weights and ssd reuse DeepClean's Fisher passes; their reported time adds those passes back
-    for name in ("zero_weights", "ssd"):
+    # zero_weights and ssd_retain reuse DeepClean's Fisher passes; their reported time adds those passes back
+    for name in ("zero_weights", "ssd_retain"):
         assert rows[name]["seconds"] > rows[name]["seconds_measured"]
     assert r["original"]["acc_forget"] == 1.0 and r["gold"]["acc_forget"] == 0.0
     # one gold training, one record per method (gold's row needs none)
