@@ -137,9 +137,9 @@ def test_unlearn_page_refuses_bad_settings_and_methods_that_cannot_serve_the_for
     at.selectbox(key="method").set_value("unsir").run()
     assert any("unsir cannot forget 'random'" in e for e in texts(at, "error"))
     assert at.button(key="launch").disabled
-    at.selectbox(key="method").set_value("ssd").run()
-    assert at.selectbox(key="ssd.reference").options == ["retain", "train"]  # a choice: a selectbox
-    at.number_input(key="ssd.alpha").set_value(0.0).run()  # the bound is open: 0 is refused by the config
+    at.selectbox(key="method").set_value("ssd_retain").run()
+    assert at.selectbox(key="ssd_retain.reference").options == ["retain", "train"]  # a choice: a selectbox
+    at.number_input(key="ssd_retain.alpha").set_value(0.0).run()  # the bound is open: 0 is refused by the config
     assert any("alpha must be > 0; got 0.0" in e for e in texts(at, "error")), texts(at, "error")
     assert at.button(key="launch").disabled
 

@@ -25,15 +25,15 @@ def shared_home(tmp_path_factory):
 
 def test_compare_shares_gold_and_fisher_and_reuses_finished_runs(shipped):
     store = RunStore()
-    methods = "deepclean,zero_weights,ssd,gold"
+    methods = "deepclean,zero_weights,ssd_retain,gold"
     r = run_compare(shipped, ForgetSpec.of_classes([0]), methods, {"deepclean": DeepCleanConfig(gamma=2.0)},
                     device="cpu", store=store)
     assert [row["method"] for row in r["rows"]] == methods.split(",")
     assert all(ROW_KEYS <= set(row) for row in r["rows"])
     rows = {row["method"]: row for row in r["rows"]}
     assert rows["gold"]["time_vs_gold"] == pytest.approx(1.0) and rows["gold"]["delta_acc_forget"] == 0
-    # zero_weights and ssd reuse DeepClean's Fisher passes; their reported time adds those passes back
-    for name in ("zero_weights", "ssd"):
+    # zero_weights and ssd_retain reuse DeepClean's Fisher passes; their reported time adds those passes back
+    for name in ("zero_weights", "ssd_retain"):
         assert rows[name]["seconds"] > rows[name]["seconds_measured"]
     assert r["original"]["acc_forget"] == 1.0 and r["gold"]["acc_forget"] == 0.0
     # one gold training, one record per method (gold's row needs none)
@@ -61,7 +61,7 @@ def test_all_skips_what_cannot_serve_the_forget_set_and_named_methods_are_refuse
 
 
 def test_a_failing_method_gets_its_error_row_and_the_rest_still_run(shipped):
-    r = run_compare(shipped, ForgetSpec.of_classes([0]), "scrub,ssd", {"scrub": METHODS["scrub"].config(lr=1.0)},
+    r = run_compare(shipped, ForgetSpec.of_classes([0]), "scrub,ssd", {"scrub": METHODS["scrub"].config(lr=10.0)},
                     device="cpu", store=RunStore())
     assert "diverged" in r["rows"][0]["error"] and "error" not in r["rows"][1]
     assert RunStore().list(kind="unlearn", status="failed")[0]["method"] == "scrub"

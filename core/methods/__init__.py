@@ -15,7 +15,7 @@ import importlib
 import os
 
 from . import (bad_teacher, deepclean, finetune, fisher_forgetting, gold, l1_sparse, lfssd, neggrad_plus,
-               random_label, salun, scrub, ssd, unsir, zero_weights)
+               random_label, salun, scrub, ssd, ssd_retain, unsir, zero_weights)
 from .base import Method, MethodError, Sweep, UnlearnTask
 
 METHODS: dict[str, Method] = {
@@ -26,6 +26,7 @@ METHODS: dict[str, Method] = {
         gold.METHOD,
         finetune.METHOD,
         ssd.METHOD,
+        ssd_retain.METHOD,
         lfssd.METHOD,
         unsir.METHOD,
         bad_teacher.METHOD,

@@ -39,12 +39,15 @@ class ImportanceCache:
         return sum(self.seconds[k] for k in set(self.accessed) if k in before)
 
     def get(self, kind: str, model: nn.Module, data: TensorDataset, *, which: str, batch_size: int,
-            max_samples: int | None, seed: int, device: torch.device, progress: Progress, phase: str):
-        """`kind` is "fisher" or "sensitivity"; `which` names the data ("forget" or "retain")."""
+            max_samples: int | None, seed: int, device: torch.device, progress: Progress, phase: str,
+            compute: Callable[..., dict[str, torch.Tensor]] | None = None):
+        """`kind` names the importance ("fisher" and "sensitivity" are the exact per-sample diagonals of
+        `core.fisher`; any other kind needs `compute`, called as `fisher_diagonal` is); `which` names the
+        data ("forget", "retain", "train")."""
         key = (kind, which, batch_size, max_samples, seed)
         self.accessed.append(key)
         if key not in self.values:
-            fn = fisher_diagonal if kind == "fisher" else output_norm_sensitivity
+            fn = compute or {"fisher": fisher_diagonal, "sensitivity": output_norm_sensitivity}[kind]
             t0 = time.perf_counter()
             self.values[key] = fn(model, data, batch_size=batch_size, max_samples=max_samples, seed=seed,
                                   device=device, progress=progress, phase=phase)

@@ -1,31 +1,56 @@
-"""Pieces the training-based methods share: the masked Adam loop, BatchNorm modes, data mixes, losses."""
+"""Pieces the training-based methods share: the masked Adam loop, BatchNorm modes, data mixes, losses.
+
+Every cross-entropy and KL term here goes through `core.likelihood` (the log-likelihood the Fisher uses),
+exact where the model is confident; each method's `loss` option ("plain") restores PyTorch's float32 form
+so the difference can be measured. BatchNorm follows each method's reference ("train": batch statistics,
+running statistics updated, as `model.train()` does) unless its `batchnorm` option says "frozen".
+"""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from .. import likelihood
+from ..config import param
 from ..runtime import Progress, iter_batches, no_progress
 from .base import MethodError
 
+BATCHNORM_MODES = ("train", "frozen")
 
-def adam_cosine(model: nn.Module, data: TensorDataset, *, epochs: int, lr: float, batch_size: int, seed: int,
-                device: torch.device, progress: Progress = no_progress, phase: str = "fine-tuning",
-                masks: dict[str, torch.Tensor] | None = None, bn_eval: bool = True,
-                penalty: Callable[[nn.Module, float], torch.Tensor] | None = None) -> list[float]:
+
+def loss_option() -> Any:
+    """A config's `loss` field: which form of the log-likelihood its training losses use."""
+    return param("exact", "loss form: 'exact' (log-likelihood and KL stable where the model is confident, "
+                 "core/likelihood.py) or 'plain' (PyTorch's float32 cross_entropy, to measure the difference)",
+                 choices=likelihood.LOSS_FORMS)
+
+
+def batchnorm_option(default: str, source: str) -> Any:
+    """A config's `batchnorm` field; `source` says where the default comes from."""
+    return param(default, "BatchNorm while training: 'train' (batch statistics; running statistics updated) or "
+                 f"'frozen' (running statistics kept); {source}", choices=BATCHNORM_MODES)
+
+
+def adam_cosine(model: nn.Module, data: TensorDataset | Callable[[int], TensorDataset], *, epochs: int, lr: float,
+                batch_size: int, seed: int, device: torch.device, progress: Progress = no_progress,
+                phase: str = "fine-tuning", masks: dict[str, torch.Tensor] | None = None, bn_eval: bool = True,
+                penalty: Callable[[nn.Module, int], torch.Tensor] | None = None, loss: str = "exact") -> list[float]:
     """Cross-entropy with Adam and a cosine learning-rate schedule, without augmentation.
 
+    `data` is a dataset, or a function of the epoch number that returns that epoch's dataset (SalUn draws
+    fresh random labels each epoch); every epoch has the same number of samples.
     With `masks` (parameter name → bool tensor), only the masked entries change: gradients are masked
     and every other entry is restored after each step, so it stays bit-for-bit as it was; tensors with
     no masked entry are frozen for the duration, so backpropagation skips their gradients (and stops at
     the first layer that trains). `bn_eval` keeps BatchNorm running statistics frozen.
-    `penalty(model, progress_fraction)` is added to the loss.
+    `penalty(model, epoch)` is added to the loss; `loss` is the cross-entropy's form (`core.likelihood`).
     """
+    epoch_data = data if callable(data) else (lambda epoch: data)
     named = dict(model.named_parameters())
     params = [p for n, p in named.items() if masks is None or (n in masks and masks[n].any())]
     if not params or epochs <= 0:
@@ -33,7 +58,8 @@ def adam_cosine(model: nn.Module, data: TensorDataset, *, epochs: int, lr: float
     masks = {n: m for n, m in masks.items() if m.any()} if masks is not None else None
     frozen = {n: named[n].detach().clone() for n in masks} if masks is not None else {}
     opt = torch.optim.Adam(params, lr=lr)
-    steps = epochs * -(-len(data.tensors[0]) // batch_size)
+    first = epoch_data(0)
+    steps = epochs * -(-len(first.tensors[0]) // batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     gen = torch.Generator().manual_seed(seed)
     train_mode(model, bn_eval)
@@ -41,13 +67,14 @@ def adam_cosine(model: nn.Module, data: TensorDataset, *, epochs: int, lr: float
         losses, step = [], 0
         for epoch in range(epochs):
             total, count = 0.0, 0
-            for x, y in iter_batches(data, batch_size, shuffle=True, generator=gen):
+            for x, y in iter_batches(first if epoch == 0 else epoch_data(epoch), batch_size, shuffle=True,
+                                     generator=gen):
                 x, y = x.to(device), y.to(device)
-                loss = F.cross_entropy(model(x), y)
+                value = likelihood.cross_entropy(model(x), y, form=loss)
                 if penalty is not None:
-                    loss = loss + penalty(model, step / steps)
+                    value = value + penalty(model, epoch)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                value.backward()
                 if masks is not None:
                     for n, mask in masks.items():
                         if named[n].grad is not None:
@@ -58,7 +85,7 @@ def adam_cosine(model: nn.Module, data: TensorDataset, *, epochs: int, lr: float
                     with torch.no_grad():
                         for n, mask in masks.items():
                             named[n].copy_(torch.where(mask, named[n], frozen[n]))
-                total += float(loss.detach()) * len(y)
+                total += float(value.detach()) * len(y)
                 count += len(y)
                 step += 1
                 progress(phase, step / steps, f"epoch {epoch + 1}/{epochs}")
@@ -108,11 +135,14 @@ def concat(*parts: TensorDataset) -> TensorDataset:
     return TensorDataset(*(torch.cat(ts) for ts in zip(*(p.tensors for p in parts))))
 
 
-def distill_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """KL(teacher ‖ student) on temperature-softened outputs, scaled by T² (Hinton et al.'s distillation loss)."""
+def distill_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float, *,
+               loss: str = "exact") -> torch.Tensor:
+    """KL(teacher ‖ student) on temperature-softened outputs, per sample, scaled by T² (Hinton et al.'s
+    distillation loss; SCRUB's `DistillKL`). Both sides as log-probabilities (`core.likelihood`), so neither
+    a rounded probability nor its logarithm loses the confident class's gradient."""
     t = temperature
-    return F.kl_div(F.log_softmax(student_logits / t, dim=1), F.softmax(teacher_logits / t, dim=1),
-                    reduction="batchmean") * t * t
+    return likelihood.kl_divergence(likelihood.log_softmax(teacher_logits / t, form=loss),
+                                    likelihood.log_softmax(student_logits / t, form=loss)) * t * t
 
 
 def last_linear(model: nn.Module) -> nn.Linear:
