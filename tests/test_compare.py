@@ -111,7 +111,7 @@ CASES = [(name, kind) for name, m in METHODS.items() for kind in ("classes", "ra
 @pytest.mark.parametrize("name,kind", CASES, ids=[f"{n}-{k}" for n, k in CASES])
 def test_every_method_runs_from_the_cli(shipped, name, kind, shared_home, monkeypatch, tmp_path):
     monkeypatch.setenv("DEEPCLEAN_HOME", str(shared_home))
-    forget = ["--forget-classes", "0"] if kind == "classes" else ["--forget-fraction", "0.1", "--seed", "0"]
+    forget = ["--forget-classes", "0"] if kind == "classes" else ["--forget-fraction", "0.1", "--forget-seed", "0"]
     out = tmp_path / "r.json"
     assert main(["unlearn", "--checkpoint", str(shipped), *forget, "--method", name, "--device", "cpu",
                  "--json", str(out)]) == 0
