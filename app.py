@@ -23,13 +23,16 @@ def dashboard() -> None:
         st.error(f"The run store cannot be used: {e}")
         st.stop()
     page = st.navigation([
-        st.Page("pages/model.py", title="Model", icon=":material/inventory_2:", default=True),
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/model.py", title="Model", icon=":material/inventory_2:"),
         st.Page("pages/forget.py", title="Forget set", icon=":material/target:"),
         st.Page("pages/unlearn.py", title="Unlearn", icon=":material/cleaning_services:"),
         st.Page("pages/results.py", title="Results", icon=":material/bar_chart:"),
         st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
     ])
     common.sidebar(mode)
+    st.sidebar.toggle("Expert details", key="expert", help="Symbols (Df, Dr, γ, MIA), raw figures, the attack's AUC, "
+                      "prediction divergence and layer keys, for ML engineers.")
     page.run()
 
 

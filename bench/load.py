@@ -216,7 +216,7 @@ async def open_session(browser, url: str, cls: int):
     page = await (await browser.new_context(viewport={"width": 1400, "height": 1000})).new_page()
     page.set_default_timeout(180_000)
     await page.goto(f"{url}/forget")
-    await page.get_by_text("Forget set Df").first.wait_for()
+    await page.get_by_text("Data to forget").first.wait_for()
     if cls != 0:  # the page preselects class 0: clear it, pick `cls` from the list
         await page.get_by_role("button", name="Clear all").click()
         await page.get_by_text("Choose at least one class").first.wait_for()

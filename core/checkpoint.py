@@ -94,7 +94,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             return load_file(str(path), device="cpu")
         except Exception as e:  # safetensors raises its own error types for bad headers and truncation
-            raise CheckpointError(f"{path.name}: not a valid safetensors file ({e}); re-save it with safetensors.torch.save_file") from e
+            raise CheckpointError(f"{path.name}: not a valid safetensors file: it is damaged, truncated or another format. "
+                              f"Re-save it with safetensors.torch.save_file(model.state_dict(), path).") from e
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -103,7 +104,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             f"that weights-only loading forbids. Save with torch.save(model.state_dict(), path) or as .safetensors."
         ) from e
     except Exception as e:
-        raise CheckpointError(f"{path.name}: not a readable PyTorch file ({type(e).__name__}: {e})") from e
+        raise CheckpointError(f"{path.name}: not a readable PyTorch file: it is damaged, truncated or not made by "
+                              f"torch.save. Save it again with torch.save(model.state_dict(), path), or as "
+                              f".safetensors.") from e
     obj = _unwrapped(obj)
     if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
         raise CheckpointError(f"{path.name}: expected a dict of parameter name → tensor (a state_dict); got "

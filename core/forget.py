@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -61,14 +62,23 @@ class ForgetSpec:
         """A stable short hash, used in cache keys."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
-    def describe(self) -> str:
-        """A short human-readable summary."""
+    def describe(self, names: Sequence[str] | None = None, noun: str = "class") -> str:
+        """A short human-readable summary, e.g. "class 0", "digits 0 and 3" (with the dataset's class `names`
+        and its `noun`), "random 10% (seed 0)"."""
         if self.kind == "classes":
-            return f"classes {', '.join(map(str, self.classes))}"
+            items = [names[c] if names is not None and 0 <= c < len(names) else str(c) for c in self.classes]
+            if len(items) == 1:
+                return f"{noun} {items[0]}"
+            return f"{plural(noun)} {', '.join(items[:-1])} and {items[-1]}"
         if self.kind == "random":
             amount = f"{self.fraction:.0%}" if self.fraction is not None else f"{self.count} samples"
             return f"random {amount} (seed {self.seed})"
         return f"{len(self.indices)} chosen samples"
+
+
+def plural(noun: str) -> str:
+    """An English noun's plural ("class" → "classes", "digit" → "digits")."""
+    return noun + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
 
 
 def resolve(spec: ForgetSpec, y_train, num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -67,3 +67,13 @@ def sweep_results(store: RunStore, result: UnlearnResult) -> list[UnlearnResult]
 def live_runs(store: RunStore) -> list[dict[str, Any]]:
     """Every queued or running run in the store (this server's and any other process's)."""
     return store.list(status="running") + store.list(status="queued")
+
+
+def runs_using(store: RunStore, run_id: str) -> list[str]:
+    """Unlearning runs whose results were judged against this run's model (a cached gold model they share)."""
+    out = []
+    for rec in store.list(kind="unlearn", status="done"):
+        r = result_of(rec)
+        if r is not None and r.gold_ref is not None and r.gold_ref.run_id == run_id:
+            out.append(rec["id"])
+    return out

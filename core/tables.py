@@ -8,7 +8,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .display import describe_forget
+from .display import describe_forget, run_label
+from .palette import model_label
 from .result import MODEL_ROLES, ModelMetrics, UnlearnResult
 from .verdict import misses
 
@@ -25,9 +26,10 @@ def models_table(result: UnlearnResult, baselines: dict[str, UnlearnResult] | No
             continue
         seconds = result.seconds if role == "unlearned" else m.seconds
         rows.append({"model": result.method if role == "unlearned" else role, "role": role,
-                     **_fields(m, result.gold, seconds)})
+                     "label": model_label(role, result.method), **_fields(m, result.gold, seconds)})
     for method, r in (baselines or {}).items():
-        rows.append({"model": method, "role": "baseline", **_fields(r.unlearned, r.gold, r.seconds)})
+        rows.append({"model": method, "role": "baseline", "label": model_label("baseline", method),
+                     **_fields(r.unlearned, r.gold, r.seconds)})
     return pd.DataFrame(rows)
 
 
@@ -40,22 +42,22 @@ def _fields(m: ModelMetrics, gold: ModelMetrics | None, seconds: float) -> dict[
 
 def metric_bars(table: pd.DataFrame) -> pd.DataFrame:
     """Long form of the accuracy and MIA columns, for grouped bars (gold marked)."""
-    long = table.melt(id_vars=["model", "role"], value_vars=list(METRIC_LABELS.values()), var_name="metric",
+    long = table.melt(id_vars=["model", "role", "label"], value_vars=list(METRIC_LABELS.values()), var_name="metric",
                       value_name="value")
     long["is_gold"] = long["role"] == "gold"
     return long
 
 
 def per_class(result: UnlearnResult) -> pd.DataFrame:
-    """Test accuracy per class for the original, unlearned and gold models."""
+    """Test accuracy per class for the original, unlearned and gold models (`label`: their names on charts)."""
     rows = []
     for name in MODEL_ORDER:
         if result.models.get(name) is None:  # no gold model for this run
             continue
         for k, v in enumerate(result.models[name].per_class_test):  # None where the test split has no such image
             label = result.classes[k] if k < len(result.classes) else str(k)
-            rows.append({"class": label, "model": name, "accuracy": v})
-    return pd.DataFrame(rows, columns=["class", "model", "accuracy"])
+            rows.append({"class": label, "model": name, "label": model_label(name, result.method), "accuracy": v})
+    return pd.DataFrame(rows, columns=["class", "model", "label", "accuracy"])
 
 
 def distributions(result: UnlearnResult) -> pd.DataFrame:
@@ -64,9 +66,10 @@ def distributions(result: UnlearnResult) -> pd.DataFrame:
     for model, sets in result.distributions.items():
         for name, feats in sets.items():
             for feat, values in feats.items():
-                rows += [{"model": model, "set": "forget (Df)" if name == "forget" else "test",
+                rows += [{"model": model, "label": model_label(model, result.method),
+                          "set": "forgotten (Df)" if name == "forget" else "unseen (test)",
                           "feature": feat, "value": v} for v in values]
-    df = pd.DataFrame(rows, columns=["model", "set", "feature", "value"])
+    df = pd.DataFrame(rows, columns=["model", "label", "set", "feature", "value"])
     df["log10 value"] = np.log10(df["value"].astype(float).clip(lower=1e-6))
     return df
 
@@ -122,23 +125,26 @@ def search_frame(result: UnlearnResult) -> pd.DataFrame:
     return frame
 
 
-RUNS_COLUMNS = ["id", "status", "kind", "method", "dataset", "forget", "Acc(test)", "Acc(Df)", "ΔMIA", "time ÷ gold",
-                "seconds", "created", "error"]
+RUNS_COLUMNS = ["id", "run", "status", "kind", "method", "dataset", "forget", "Acc(test)", "Acc(Df)", "ΔMIA",
+                "time ÷ gold", "seconds", "created", "error"]
 
 
 def runs_frame(runs: list[dict[str, Any]], results: dict[str, UnlearnResult] | None = None) -> pd.DataFrame:
-    """The Runs page's table: one row per run record with its key figures (from `results`, by run id)."""
+    """The Runs page's table: one row per run record with its readable name and key figures (from `results`, by
+    run id). `seconds` is the run's one time: the method's own for a finished unlearning run (what Results
+    shows), else the record's wall time so far."""
     results = results or {}
     rows = []
     for rec in runs:
         r = results.get(rec["id"])
         rows.append({
-            "id": rec["id"], "status": rec["status"], "kind": rec["kind"], "method": rec["method"],
-            "dataset": rec["dataset"], "forget": describe_forget(rec["forget"] or {}),
+            "id": rec["id"], "run": run_label(rec, chosen=(r.gamma_search or {}).get("chosen") if r else None),
+            "status": rec["status"], "kind": rec["kind"], "method": rec["method"], "dataset": rec["dataset"],
+            "forget": describe_forget(rec["forget"] or {}, rec["dataset"] or ""),
             "Acc(test)": r.unlearned.acc_test if r else None, "Acc(Df)": r.unlearned.acc_forget if r else None,
             "ΔMIA": (r.deltas or {}).get("mia") if r else None, "time ÷ gold": r.time_vs_gold if r else None,
-            "seconds": _duration(rec), "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec["created_at"])),
-            "error": rec["error"],
+            "seconds": round(r.seconds, 2) if r else _duration(rec),
+            "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec["created_at"])), "error": rec["error"],
         })
     return pd.DataFrame(rows, columns=RUNS_COLUMNS)
 
@@ -147,3 +153,18 @@ def _duration(rec: dict[str, Any]) -> float | None:
     if rec["started_at"] is None:
         return None
     return round((rec["finished_at"] or time.time()) - rec["started_at"], 2)
+
+
+def record_view(rec: dict[str, Any]) -> pd.DataFrame:
+    """A run record as a two-column table for people: what, then its value in words (no raw JSON, no None)."""
+    when = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "—"  # noqa: E731
+    config = rec.get("config") or {}
+    rows = [("run", run_label(rec)), ("id", rec["id"]), ("status", rec["status"]), ("kind", rec["kind"]),
+            ("method", rec.get("method") or "—"), ("dataset", rec.get("dataset") or "—"),
+            ("forget set", describe_forget(rec.get("forget") or {}, rec.get("dataset") or "") or "—"),
+            ("settings", ", ".join(f"{k} = {v}" for k, v in config.items()) or "defaults"),
+            ("created", when(rec.get("created_at"))), ("started", when(rec.get("started_at"))),
+            ("finished", when(rec.get("finished_at"))), ("phase", rec.get("phase") or "—"),
+            ("input checkpoint", rec.get("parent_path") or "—"), ("output", rec.get("artifact_path") or "—"),
+            ("error", rec.get("error") or "—")]
+    return pd.DataFrame(rows, columns=["field", "value"]).set_index("field")

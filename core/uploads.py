@@ -323,3 +323,13 @@ def list_uploaded_datasets() -> list[Path]:
     d = paths.home() / "uploads"
     return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in DATASET_SUFFIXES
                   and not p.name.startswith(".")) if d.is_dir() else []
+
+
+def display_name(path: str | Path) -> str:
+    """A checkpoint as people know it: the name it was uploaded with ("mine.pt (uploaded)"), else its file name."""
+    path = Path(path)
+    try:
+        source = json.loads(card_path(path).read_text()).get("source", "")
+    except (OSError, ValueError, AttributeError):
+        return path.name
+    return f"{source.removeprefix('upload: ')} (uploaded)" if str(source).startswith("upload: ") else path.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
@@ -9,7 +10,7 @@ import streamlit as st
 from core import paths
 from core.cards import dataset_of
 from core.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
-from core.data import Dataset
+from core.data import Dataset, class_noun
 from core.display import describe_forget
 from core.executors import server_executor
 from core.forget import ForgetSpec, resolve
@@ -17,7 +18,7 @@ from core.jobs import Executor
 from core.queries import live_runs
 from core.runtime import device_label
 from core.store import RunStore
-from core.uploads import list_uploaded_checkpoints
+from core.uploads import display_name, list_uploaded_checkpoints
 from pages import access
 
 DEFAULT_CHECKPOINT = paths.CHECKPOINT_DIR / "digits_cnn_small.safetensors"
@@ -88,6 +89,15 @@ def forget_spec() -> ForgetSpec | None:
     return ForgetSpec.from_dict(d) if d else None
 
 
+def forget_words(spec: ForgetSpec) -> str:
+    """A forget set in words with the active dataset's class names and noun ("digit 0")."""
+    try:
+        _, card = active_model()
+    except (CheckpointError, OSError):
+        return spec.describe()
+    return spec.describe(card.get("classes"), class_noun(card.get("dataset", "")))
+
+
 def set_forget_spec(spec: ForgetSpec) -> None:
     st.session_state["forget"] = spec.to_dict()
 
@@ -106,11 +116,11 @@ def sidebar(mode: str = "open") -> None:
     with st.sidebar:
         st.markdown(f"**Device:** {device_label()}")
         try:
-            st.markdown(f"**Model:** `{active_checkpoint().name}`")
+            st.markdown(f"**Model:** `{display_name(active_checkpoint())}`")
         except (CheckpointError, OSError) as e:  # a broken selection must not take the app down
             st.warning(f"Model: {e}")
         spec = forget_spec()
-        st.markdown(f"**Forget set:** {spec.describe() if spec else 'not chosen yet'}")
+        st.markdown(f"**Forget set:** {forget_words(spec) if spec else 'not chosen yet'}")
         jobs = running_jobs()
         if jobs:
             st.markdown("**Jobs in progress**")
@@ -127,3 +137,54 @@ def sidebar(mode: str = "open") -> None:
             st.button("Log out", on_click=st.logout, key="logout")
         elif mode == "password":
             st.link_button("Log out", access.url("/logout"), key="logout")
+
+
+def expert() -> bool:
+    """Whether this session shows expert details (symbols, raw figures, AUC, JS, layer keys): the sidebar's switch."""
+    return bool(st.session_state.get("expert", False))
+
+
+def remember_jobs(run_ids: list[str]) -> None:
+    """Jobs this session launched: the jobs panels follow them closely and report the last one's end."""
+    st.session_state["my_jobs"] = [*st.session_state.get("my_jobs", [])[-50:], *run_ids]
+    st.session_state["last_job"] = run_ids[-1]
+
+
+def open_result(run_id: str) -> None:
+    """Go to the Results page showing this run (its URL names it, so a reload or a shared link keeps it)."""
+    st.session_state["result_run"] = run_id
+    st.switch_page("pages/results.py", query_params={"run": run_id})
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the path the Home page draws: done or not, in words, and where to do it."""
+
+    number: int
+    title: str
+    detail: str
+    done: bool
+    page: str
+    link: str
+    icon: str
+
+
+def journey() -> list[Step]:
+    """The four steps (model → what to forget → unlearn → check it worked) and which this session has done."""
+    spec = forget_spec()
+    try:
+        model_name = display_name(active_checkpoint())
+    except OSError:
+        model_name = "none usable"
+    launched = bool(st.session_state.get("my_jobs"))
+    return [
+        Step(1, "Choose a model", f"Active: {model_name} (the shipped digits model until you pick another).", True,
+             "pages/model.py", "Model", ":material/inventory_2:"),
+        Step(2, "Choose what to forget", f"Chosen: {forget_words(spec)}." if spec else "Whole classes, a random "
+             "share, or images you pick.", spec is not None, "pages/forget.py", "Forget set", ":material/target:"),
+        Step(3, "Unlearn", "Launched." if launched else "Pick a method and its forgetting strength, or let the "
+             "product choose it.", launched, "pages/unlearn.py", "Unlearn", ":material/cleaning_services:"),
+        Step(4, "Check it worked", "Seen." if st.session_state.get("seen_results") else "In words and charts, "
+             "against a retrained model or unseen data.", bool(st.session_state.get("seen_results")),
+             "pages/results.py", "Results", ":material/bar_chart:"),
+    ]

@@ -8,13 +8,16 @@ from core.forget import ForgetSpec, ForgetSpecError, read_indices_csv
 from core.checkpoint import CheckpointError
 from core.data import DataError
 from core.display import thumbnails
+from core.words import term
 from pages import common
 
 PAGE_SIZE = 32
+GALLERY_COLUMNS = 8
 STRIP = 16
 
 st.title("Forget set")
-st.caption("Choose the training data the model must forget (Df); the rest of the training split is kept (Dr).")
+st.caption("Choose the training images the model must forget (the data to forget, Df); the rest of the training "
+           "split is the data to keep (Dr).")
 
 try:
     ds = common.active_dataset()
@@ -54,9 +57,10 @@ elif mode == "Pick samples":
         for k in [k for k in st.session_state if str(k).startswith("pick_")]:
             del st.session_state[k]
     shown = pool[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    cols = st.columns(8)
     for n, (i, img) in enumerate(zip(shown, thumbnails(ds.x_train[shown].numpy()))):
-        with cols[n % 8]:
+        if n % GALLERY_COLUMNS == 0:  # one row of columns at a time, so the tab order goes across rows
+            cols = st.columns(GALLERY_COLUMNS)
+        with cols[n % GALLERY_COLUMNS]:
             st.image(img, width="stretch", clamp=True)
             on = st.checkbox(f"#{i} ({ds.classes[int(ds.y_train[i])]})", value=i in picked, key=f"pick_{i}")
             (picked.add if on else picked.discard)(i)
@@ -85,10 +89,11 @@ elif hint:
     st.info(hint)
 if spec is not None:
     c1, c2, c3 = st.columns(3)
-    c1.metric("Forget set Df", f"{len(f_idx):,} images")
-    c2.metric("Retain set Dr", f"{len(r_idx):,} images")
+    expert = common.expert()
+    c1.metric("Forget set Df" if expert else "Data to forget", f"{len(f_idx):,} images", help=term("forget").help)
+    c2.metric("Retain set Dr" if expert else "Data to keep", f"{len(r_idx):,} images", help=term("retain").help)
     c3.metric("Share forgotten", f"{100 * len(f_idx) / len(ds.y_train):.1f}%")
-    st.caption(f"First images of Df ({spec.describe()}):")
+    st.caption(f"First images to forget ({common.forget_words(spec)}):")
     strip = list(f_idx[:STRIP])
     cols = st.columns(STRIP)
     for col, i, img in zip(cols, strip, thumbnails(ds.x_train[strip].numpy())):
@@ -98,5 +103,5 @@ if spec is not None:
         common.set_forget_spec(spec)
         st.rerun()
     if same:
-        st.success(f"Active forget set: {spec.describe()}. Next: the Unlearn page.")
+        st.success(f"Active forget set: {common.forget_words(spec)}. Next: the Unlearn page.")
         st.page_link("pages/unlearn.py", label="Go to Unlearn", icon=":material/cleaning_services:")

@@ -8,14 +8,19 @@ import streamlit as st
 
 from core.checkpoint import CheckpointError
 from core.data import DATASETS, DataError
-from core.display import thumbnails
+from core.display import card_view, thumbnails
 from core.models import MODELS
 from core.predict import evaluate_checkpoint, predictions
-from core.uploads import (UploadError, dataset_kind, list_uploaded_datasets, save_checkpoint_upload,
-                          save_dataset_upload)
+from core.uploads import (UploadError, dataset_kind, display_name, list_uploaded_datasets, max_bytes,
+                          save_checkpoint_upload, save_dataset_upload)
 from pages import common
 
 SAMPLES = 12
+
+
+def upload_limit_mb() -> int:
+    """The uploaders state the limit the server checks (DEEPCLEAN_MAX_UPLOAD_MB)."""
+    return max(1, max_bytes() // 2**20)
 
 
 @st.cache_data(show_spinner="Measuring accuracy…")
@@ -30,13 +35,14 @@ choices = {str(p): p for p in common.checkpoints()}
 common.active_checkpoint()
 common.bound_selectbox("Checkpoint", list(choices), "checkpoint", "checkpoint_choice",
                        on_pick=lambda _: st.session_state.pop("forget", None),  # a forget set belongs to one dataset
-                       format_func=lambda p: choices[p].name, help="Shipped checkpoints, then the ones you uploaded")
+                       format_func=lambda p: display_name(p), help="Shipped checkpoints, then the ones you uploaded")
 
 with st.expander("Upload your own checkpoint or dataset"):
     left, right = st.columns(2)
     with left:
         up = st.file_uploader("Checkpoint (.safetensors, or a .pt/.pth state dict)", type=["safetensors", "pt", "pth"],
-                              key="ckpt_upload")
+                              key="ckpt_upload", max_upload_size=upload_limit_mb(),
+                              help="Trained on one of the datasets below; checked in a separate process before use")
         arch = st.selectbox("Architecture", list(MODELS), key="ckpt_arch")
         uploaded_ds = {f"your data: {p.name}": p for p in list_uploaded_datasets()}
         ds_name = st.selectbox("Dataset it was trained on", list(DATASETS) + list(uploaded_ds), key="ckpt_ds",
@@ -59,7 +65,7 @@ with st.expander("Upload your own checkpoint or dataset"):
                 st.rerun()
     with right:
         dup = st.file_uploader("Dataset (.npz with x uint8 N×H×W(×C) and y, or a zip with one folder per class)",
-                               type=["npz", "zip"], key="ds_upload")
+                               type=["npz", "zip"], key="ds_upload", max_upload_size=upload_limit_mb())
         if st.button("Check this dataset", disabled=dup is None, key="check_dataset"):
             try:
                 path, ds = save_dataset_upload(dup.getvalue(), dup.name)
@@ -80,12 +86,14 @@ except (CheckpointError, DataError, OSError, ValueError) as e:
     st.stop()
 
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Architecture", card["architecture"])
-c2.metric("Dataset", f"{ds.name} ({ds.num_classes} classes)")
-c3.metric("Test accuracy", f"{100 * acc['acc_test']:.2f}%")
-c4.metric("Train accuracy", f"{100 * acc['acc_train']:.2f}%")
+c1.metric("Architecture", card["architecture"], help="The network's design (core/models)")
+c2.metric("Dataset", ds.name, f"{ds.num_classes} classes", delta_color="off", help="What it was trained on")
+c3.metric("Test accuracy", f"{100 * acc['acc_test']:.2f}%", help="On images it never trained on")
+c4.metric("Train accuracy", f"{100 * acc['acc_train']:.2f}%", help="On its own training images")
 with st.expander("Model card"):
-    st.json(card)
+    st.table(card_view(card))
+    if common.expert():
+        st.json(card)
 
 st.subheader("Accuracy per class (test split)")
 per = pd.DataFrame({"class": list(acc["per_class_test"]), "accuracy": list(acc["per_class_test"].values())})

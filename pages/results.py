@@ -5,16 +5,50 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from core import queries, tables
+from core import palette, queries, tables
 from core.checkpoint import CheckpointError
 from core.data import DataError
-from core.display import describe_forget, display_table, thumbnails
+from core.display import display_table, run_label, seconds_text, thumbnails
 from core.jobs import JobRequest
 from core.methods import get_method
+from core.store import StoreError
+from core.story import speed, story
+from core.words import CHECK_TERMS, PLAIN_COLUMNS, term
 from pages import common
 
 st.title("Results")
 store = common.store()
+st.session_state["seen_results"] = True
+expert = common.expert()
+LIVE = ("queued", "running")
+
+
+def follow(run_id: str) -> None:
+    """A run still in progress: its phase, polled until it ends, then the page shows it."""
+    rec = store.get(run_id)
+    if rec["status"] not in LIVE:
+        st.rerun()
+    st.progress(min(1.0, rec["progress"] or 0.0),
+                text=f"{run_label(rec)}: {rec['phase'] or 'waiting for a worker'} {rec['message'] or ''}")
+
+
+wanted = st.query_params.get("run") or st.session_state.get("result_run")
+if wanted:
+    try:
+        rec = store.get(wanted)
+    except StoreError:
+        st.warning(f"There is no run {wanted} (deleted, or from another server); showing the newest instead.")
+        st.query_params.pop("run", None)
+        wanted = None
+    else:
+        if rec["status"] in LIVE:
+            st.info("This run is still in progress; its results appear here when it finishes.")
+            st.fragment(follow, run_every=1.0)(wanted)
+            st.stop()
+        if rec["status"] != "done" or rec["kind"] != "unlearn":
+            st.error(f"{run_label(rec)} {rec['status']}: {rec['error'] or 'it has no unlearning results'}")
+            wanted = None
+
 done = queries.finished_results(store)
 if not done:
     st.info("No finished unlearning run yet.")
@@ -23,11 +57,11 @@ if not done:
 
 by_id = {rec["id"]: r for rec, r in done}
 ids = list(by_id)
-wanted = st.session_state.get("result_run")
-label = {rec["id"]: f"{rec['id']} · {rec['method']} · {describe_forget(rec['forget'] or {})}" for rec, _ in done}
-if wanted not in ids:
-    st.session_state["result_run"] = ids[0]
+label = {rec["id"]: run_label(rec, chosen=(r.gamma_search or {}).get("chosen")) for rec, r in done}
+st.session_state["result_run"] = wanted if wanted in ids else (st.session_state.get("result_run")
+                                                                 if st.session_state.get("result_run") in ids else ids[0])
 run_id = common.bound_selectbox("Run", ids, "result_run", "result_run_choice", format_func=label.get)
+st.query_params["run"] = run_id  # the page's URL names the run: a reload or a shared link keeps it
 result = by_id[run_id]
 baselines = queries.baselines_for(store, result, exclude=run_id)
 
@@ -35,57 +69,76 @@ ICONS = {True: ":green[:material/check_circle:]", False: ":red[:material/cancel:
 
 
 def draw_checks(checks) -> None:
-    """One column per check: its mark (pass, miss, or open when its interval straddles the bar) and figures."""
+    """One column per check: its mark (pass, miss, or open when its interval straddles the bar), plain name, and
+    (expert details) its figures."""
     for col, check in zip(st.columns(len(checks)), checks):
-        col.markdown(f"{ICONS[check.passed]} **{check.name}**" + ("" if check.passed is not None else " (open)"))
-        col.caption(check.detail)
+        t = CHECK_TERMS.get(check.name)
+        name = (check.name if expert or t is None else t.plain)
+        col.markdown(f"{ICONS[check.passed]} **{name}**" + ("" if check.passed is not None else " (open)"),
+                     help=t.help if t else None)
+        if expert:
+            col.caption(check.detail)
+        else:
+            col.caption({True: "passed", False: "missed", None: "not settled by this data"}[check.passed])
 
+
+s = story(result)
+{"success": st.success, "warning": st.warning, "info": st.info}[s.tone](s.sentence)
+for note in s.notes:
+    st.caption(note)
 
 u, g = result.unlearned, result.gold
+w = lambda key: term(key).title(expert)  # noqa: E731
 c1, c2, c3, c4 = st.columns(4)
 if g is not None:
-    c1.metric("Acc(Df) vs gold", f"{100 * u.acc_forget:.1f}%", f"{100 * result.deltas['acc_forget']:+.1f} pts",
-              delta_color="off")
-    c2.metric("Acc(test)", f"{100 * u.acc_test:.2f}%", f"{100 * (u.acc_test - g.acc_test):+.2f} pts vs gold",
-              delta_color="off")
-    c3.metric("MIA on Df vs gold", f"{100 * u.mia_forget:.1f}%", f"{100 * result.deltas['mia']:+.1f} pts",
-              delta_color="off")
+    c1.metric(f"{w('acc_forget')}", f"{100 * u.acc_forget:.1f}%",
+              f"{100 * result.deltas['acc_forget']:+.1f} pts vs {w('gold') if expert else 'retrained'}",
+              delta_color="off", help=term("acc_forget").help)
+    c2.metric(w("acc_test"), f"{100 * u.acc_test:.2f}%", f"{100 * (u.acc_test - g.acc_test):+.2f} pts vs "
+              f"{w('gold') if expert else 'retrained'}", delta_color="off", help=term("acc_test").help)
+    c3.metric(w("mia"), f"{100 * u.mia_forget:.1f}%", f"{100 * result.deltas['mia']:+.1f} pts vs "
+              f"{w('gold') if expert else 'retrained'}", delta_color="off", help=term("mia").help)
 else:
     ref = result.audit.figures if result.audit else {}
-    c1.metric("Acc(Df) vs unseen", f"{100 * u.acc_forget:.1f}%",
-              f"{100 * (u.acc_forget - ref['acc_reference'].value):+.1f} pts" if "acc_reference" in ref else None,
-              delta_color="off")
-    c2.metric("Acc(test)", f"{100 * u.acc_test:.2f}%",
-              f"{100 * (u.acc_test - result.original.acc_test):+.2f} pts vs before", delta_color="off")
-    c3.metric("MIA on Df", f"{100 * u.mia_forget:.1f}%",
+    c1.metric(w("acc_forget"), f"{100 * u.acc_forget:.1f}%",
+              f"{100 * (u.acc_forget - ref['acc_reference'].value):+.1f} pts vs unseen" if "acc_reference" in ref
+              else None, delta_color="off", help=term("acc_forget").help)
+    c2.metric(w("acc_test"), f"{100 * u.acc_test:.2f}%",
+              f"{100 * (u.acc_test - result.original.acc_test):+.2f} pts vs before", delta_color="off",
+              help=term("acc_test").help)
+    c3.metric(w("mia"), f"{100 * u.mia_forget:.1f}%",
               f"{100 * (ref['mia_forget'].value - ref['mia_reference'].value):+.1f} pts vs unseen"
-              if "mia_reference" in ref else None, delta_color="off")
-tr = result.time_vs_retrain
-c4.metric("Time", f"{result.seconds:.1f}s", f"{tr:.2f}× retraining (about {result.retrain_seconds:.1f}s)"
-          if tr else None, delta_color="off")
+              if "mia_reference" in ref else None, delta_color="off", help=term("mia").help)
+fast = speed(result)
+retrain = result.retrain_seconds or (result.gold_ref.seconds if result.gold_ref else None)
+c4.metric("Time", seconds_text(result.seconds), fast, delta_color="off",
+          help=term("seconds").help + (f" Retraining from scratch: about {seconds_text(retrain)}." if retrain else ""))
 if g is not None:
-    st.markdown("**Against the retrained model (gold)**")
+    st.markdown("**Against the " + ("retrained model (gold)**" if expert else "model retrained without that data**"))
     draw_checks(result.verdict)
 if result.audit is not None:
     ref = result.audit.reference
-    st.markdown(f"**Without gold: against {ref['what']}** ({ref['size']} images"
+    st.markdown(f"**Without it: against {ref['what']}** ({ref['size']} images"
                 + (", the half automatic γ did not look at" if ref["half"] == "B" else "") + ")")
     draw_checks(result.audit.checks)
 if g is None:
     st.info("No model was retrained without the forgotten data for this run, so it is judged against unseen images "
             "of the same kind alone: a model that never saw the data treats it like those. Choose *Retrain it* on "
             "the Unlearn page to also compare with retraining.")
-st.caption("A check is open (?) when its 95% interval straddles its bar: the samples at hand cannot decide it, "
-           "and the caption says about how many would.")
+st.caption("A check is open (?) when its 95% interval straddles its bar: the samples at hand cannot decide it"
+           + (", and the caption says about how many would." if expert else " (expert details say how many would)."))
 if result.streisand:
-    st.warning("Streisand effect: Acc(Df) is far below gold's — the model refuses the forgotten data, which itself "
-               "reveals what was forgotten.")
+    st.warning("Streisand effect: the forgotten data is recognised far less than by the retrained model — the model "
+               "refuses it, which itself reveals what was forgotten.")
 
 st.subheader("Metrics")
 table = tables.models_table(result, baselines)
-st.table(display_table(table))
-st.caption("ΔAcc(Df) and ΔMIA are in points against gold. Gold = retrained from scratch without Df (the target). "
-           "Baselines are the newest finished runs of other methods on the same checkpoint and forget set.")
+st.table(display_table(table, expert=expert))
+st.caption(("ΔAcc(Df) and ΔMIA are in points against gold. Gold = retrained from scratch without Df (the target). "
+            if expert else "Δ columns: percentage points against the model retrained without the forgotten data (the "
+           "target). ")
+           + "Other methods' rows are the newest finished runs of each on the same checkpoint and forget set. "
+           "Time: the method alone, a shared Fisher pass counted in; evaluation and retraining not counted.")
 
 missing = queries.missing_baselines(store, result)
 if missing:
@@ -97,14 +150,21 @@ if missing:
             st.success("Queued. Follow it on the Unlearn page; the table fills in as each finishes.")
 
 bars = tables.metric_bars(table)
-st.subheader("Accuracy and membership inference per model")
-st.altair_chart(alt.Chart(bars).mark_bar().encode(
-    x=alt.X("model:N", sort=None, title=None), y=alt.Y("value:Q", axis=alt.Axis(format="%"), title=None),
-    color=alt.Color("model:N", sort=None, legend=None),
-    opacity=alt.condition(alt.datum.is_gold, alt.value(1.0), alt.value(0.75)),
-    stroke=alt.condition(alt.datum.is_gold, alt.value("black"), alt.value(None)), strokeWidth=alt.value(2),
-    column=alt.Column("metric:N", sort=list(tables.METRIC_LABELS.values()), title=None),
-    tooltip=["model", "metric", alt.Tooltip("value:Q", format=".2%")]).properties(width=150, height=220))
+if not expert:
+    bars["metric"] = bars["metric"].map(lambda m: PLAIN_COLUMNS.get(m, m))
+metric_order = [m if expert else PLAIN_COLUMNS.get(m, m) for m in tables.METRIC_LABELS.values()]
+order = table["label"].tolist()
+domain, colours = palette.scale(order)
+st.subheader("Accuracy and attacker's success per model" if not expert else "Accuracy and MIA per model")
+base = alt.Chart().encode(x=alt.X("label:N", sort=order, title=None, axis=alt.Axis(labelAngle=-35)),
+                          y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1.08]), axis=alt.Axis(format="%"), title=None))
+bar = base.mark_bar().encode(
+    color=alt.Color("label:N", scale=alt.Scale(domain=domain, range=colours), legend=None),
+    tooltip=[alt.Tooltip("label:N", title="model"), "metric", alt.Tooltip("value:Q", format=".2%")])
+values = base.mark_text(dy=-7, fontSize=10).encode(text=alt.Text("value:Q", format=".0%"))
+st.altair_chart(alt.layer(bar, values, data=bars).properties(width=170, height=220).facet(
+    column=alt.Column("metric:N", sort=metric_order, title=None)))
+st.caption("Each bar is labelled with its value, so a 0% bar still shows. The retrained model (grey) is the target.")
 
 search = tables.search_frame(result)
 if len(search):
@@ -130,7 +190,7 @@ if len(search):
 
 sweep = get_method(result.method).sweep
 if sweep is not None:
-    st.subheader(f"{result.method} against {sweep.label} (the paper's Fig. 4)")
+    st.subheader(f"{get_method(result.method).display_name} against {sweep.label} (the paper's Fig. 4)")
     frame = tables.sweep_frame(queries.sweep_results(store, result), sweep.option)
     if len(frame) < 2:
         st.caption(f"One {sweep.label} so far. *Sweep {sweep.label}* on the Unlearn page runs several; every "
@@ -158,10 +218,14 @@ left, right = st.columns(2)
 with left:
     st.subheader("Per-class test accuracy")
     pc = tables.per_class(result)
+    pc_order = [x for x in order if x in set(pc["label"])]
     st.altair_chart(alt.Chart(pc).mark_bar().encode(
-        x=alt.X("class:N", sort=None), xOffset=alt.XOffset("model:N", sort=list(tables.MODEL_ORDER)),
-        y=alt.Y("accuracy:Q", axis=alt.Axis(format="%")), color=alt.Color("model:N", sort=list(tables.MODEL_ORDER)),
-        tooltip=["class", "model", alt.Tooltip("accuracy:Q", format=".2%")]), width="stretch")
+        x=alt.X("class:N", sort=None), xOffset=alt.XOffset("label:N", sort=pc_order),
+        y=alt.Y("accuracy:Q", axis=alt.Axis(format="%")),
+        color=alt.Color("label:N", sort=pc_order, scale=alt.Scale(domain=pc_order, range=[palette.colour(x) for x in pc_order]),
+                        title=None, legend=alt.Legend(orient="bottom")),
+        tooltip=["class", alt.Tooltip("label:N", title="model"), alt.Tooltip("accuracy:Q", format=".2%")]),
+        width="stretch")
 with right:
     st.subheader("Weights changed per layer")
     pl = tables.per_layer(result)
@@ -179,11 +243,14 @@ if dist.empty:
 else:
     feature = st.radio("Feature", ["loss", "entropy"], horizontal=True, key="feature")
     d = dist[dist["feature"] == feature]
+    sets = ["forgotten (Df)", "unseen (test)"]
     st.altair_chart(alt.Chart(d).transform_density(
-        "log10 value", groupby=["model", "set"], as_=["log10 value", "density"]).mark_area(opacity=0.45).encode(
-        x=alt.X("log10 value:Q", title=f"log10 {feature}"), y=alt.Y("density:Q", stack=None),
-        color=alt.Color("set:N"), row=alt.Row("model:N", sort=list(tables.MODEL_ORDER), title=None)
-    ).properties(height=120, width=600))
+        "log10 value", groupby=["label", "set"], as_=["log10 value", "density"]).mark_area(
+        opacity=0.35, line=True).encode(
+        x=alt.X("log10 value:Q", title=f"{feature} (log10 scale)"), y=alt.Y("density:Q", stack=None),
+        color=alt.Color("set:N", sort=sets, scale=alt.Scale(domain=sets, range=["#e45756", "#4c78a8"]), title=None),
+        row=alt.Row("label:N", sort=[x for x in order if x in set(d["label"])], title=None)
+    ).properties(height=110, width=600))
     st.caption("The closer the Df curve of the unlearned model is to gold's, the less an attacker can tell it was "
                "ever trained on. The MIA column uses the entropy; the loss AUC uses the loss.")
 

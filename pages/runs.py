@@ -8,7 +8,8 @@ import streamlit as st
 
 from core.artifacts import artifact_zip, metrics_csv
 from core.result import result_of
-from core.tables import runs_frame
+from core.queries import runs_using
+from core.tables import record_view, runs_frame
 from pages import common
 
 st.title("Runs")
@@ -32,22 +33,30 @@ if method:
 if text:
     hay = view["id"] + " " + view["dataset"].fillna("") + " " + view["forget"].fillna("")
     view = view[hay.str.contains(text, case=False, regex=False)]
-st.dataframe(view, hide_index=True, column_config={
-    "Acc(test)": st.column_config.NumberColumn(format="percent"), "Acc(Df)": st.column_config.NumberColumn(format="percent"),
-    "ΔMIA": st.column_config.NumberColumn(format="percent"), "time ÷ gold": st.column_config.NumberColumn(format="%.3f")})
-st.caption("Click a column heading to sort.")
+expert = common.expert()
+shown = view if expert else view.drop(columns=["id", "kind", "method", "time ÷ gold"])
+st.dataframe(shown, hide_index=True, column_config={
+    "run": st.column_config.TextColumn("run", help="method · setting · forget set · when"),
+    "Acc(test)": st.column_config.NumberColumn("Acc(test)" if expert else "accuracy, unseen data", format="percent"),
+    "Acc(Df)": st.column_config.NumberColumn("Acc(Df)" if expert else "accuracy, data forgotten", format="percent"),
+    "ΔMIA": st.column_config.NumberColumn("ΔMIA (pts)" if expert else "Δ attacker vs retrained (pts)",
+                                          format="%+.1f"),
+    "time ÷ gold": st.column_config.NumberColumn(format="%.3f"),
+    "seconds": st.column_config.NumberColumn("time (s)", format="%.2f", help="The run's one time, as Results shows "
+                                             "it: the method alone for a finished unlearning run, else wall time."),
+    "error": st.column_config.TextColumn("error")})
+st.caption("Click a column heading to sort. — marks what a run has not measured.")
 
 if view.empty:
     st.stop()
+names = frame.set_index("id")
 run_id = st.selectbox("Run", list(view["id"]), key="runs_run",
-                      format_func=lambda i: f"{i} · {frame.set_index('id').loc[i, 'method']} · "
-                                            f"{frame.set_index('id').loc[i, 'status']}")
+                      format_func=lambda i: f"{names.loc[i, 'run']} · {names.loc[i, 'status']}")
 rec = store.get(run_id)
 b1, b2, b3, b4 = st.columns(4)
 if run_id in results and rec["kind"] == "unlearn":
     if b1.button("Open in Results", type="primary", key="open_results"):
-        st.session_state["result_run"] = run_id
-        st.switch_page("pages/results.py")
+        common.open_result(run_id)
 if rec["artifact_path"]:
     try:
         b2.download_button("Checkpoint (.zip)", artifact_zip(rec), file_name=f"{run_id}.zip",
@@ -65,6 +74,10 @@ with b4:
             common.executor().cancel(run_id)
             st.rerun()
     else:
+        users = runs_using(store, run_id) if rec["kind"] == "gold" else []
+        if users:
+            st.warning(f"{len(users)} unlearning run(s) were judged against this retrained model; their results "
+                       "stay, but a new run on this forget set will retrain it.")
         sure = st.checkbox("Yes, delete this run and its files", key=f"sure_{run_id}")
         if st.button("Delete", disabled=not sure, key="delete_run"):
             store.delete(run_id)
@@ -73,4 +86,6 @@ with b4:
 if rec["error"]:
     st.error(rec["error"])
 with st.expander("Record"):
-    st.json({k: v for k, v in rec.items() if k != "metrics"})
+    st.table(record_view(rec))
+    if expert:
+        st.json({k: v for k, v in rec.items() if k != "metrics"})

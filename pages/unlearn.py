@@ -180,10 +180,10 @@ if spec is None:
     st.page_link("pages/forget.py", label="Go to Forget set", icon=":material/target:")
 else:
     path = common.active_checkpoint()
-    st.caption(f"Model `{path.name}` · forget {spec.describe()}")
+    st.caption(f"Model `{path.name}` · forget {common.forget_words(spec)}")
     names = list(METHODS)
     method = st.selectbox("Method", names, index=names.index(DEFAULT_METHOD), key="method",
-                          format_func=lambda n: f"{n} — {METHODS[n].summary}")
+                          format_func=lambda n: f"{METHODS[n].display_name} — {METHODS[n].summary}")
     m = METHODS[method]
     st.caption(f"Needs labels: {'yes' if m.needs_labels else 'no'} · retain data: {m.needs_retain} · "
                f"forget sets: {', '.join(m.forget_kinds)} · {m.citation}")
@@ -196,12 +196,14 @@ else:
         option = m.sweep.option
         words = cfgmod.option(m.config, option).words
         left, right = st.columns([1, 2])
+        label = m.sweep.label if common.expert() or option != "gamma" else f"forgetting strength ({m.sweep.label})"
         with left:
             auto = "auto" in words and st.toggle(
-                f"Automatic {m.sweep.label}", value=True, key=f"{method}.auto",
+                f"Automatic {label}", value=True, key=f"{method}.auto",
                 help="The product chooses it: the fewest weights whose reset passes the gold-free audit, chosen on "
                      "half of the unseen reference images and reported on the other half.")
-            value = st.slider(m.sweep.label, float(m.sweep.low), float(m.sweep.high), float(m.sweep.default(spec.kind)),
+            value = st.slider(label[0].upper() + label[1:], float(m.sweep.low), float(m.sweep.high),
+                              float(m.sweep.default(spec.kind)),
                               0.05, key=f"{method}.{option}", help=cfgmod.option(m.config, option).help, disabled=auto)
             with st.expander("Other settings"):
                 try:

@@ -8,8 +8,11 @@ import numpy as np
 import torch
 
 from core.checkpoint import read_state_dict
+from core.display import seconds_text
 from core.forget import ForgetSpec
+from core.result import result_of
 from core.store import RunStore
+from core.story import story
 from core.unlearn import run_unlearn
 
 
@@ -22,8 +25,8 @@ def metrics(at) -> dict[str, str]:
 
 
 def test_model_page_preselects_the_shipped_digits_model(open_app, shipped):
-    at = open_app()
-    assert metrics(at)["Test accuracy"] == "98.67%" and metrics(at)["Dataset"] == "digits (10 classes)"
+    at = open_app("pages/model.py")
+    assert metrics(at)["Test accuracy"] == "98.67%" and metrics(at)["Dataset"] == "digits"
     assert at.selectbox(key="checkpoint_choice").value == str(shipped)
     assert len(at.get("image")) == 12 and len(at.get("vega_lite_chart")) == 1
 
@@ -47,7 +50,7 @@ class Boom:
 
 
 def test_uploaded_state_dict_is_checked_then_used_and_bad_ones_are_refused_in_place(open_app, shipped):
-    at = open_app()
+    at = open_app("pages/model.py")
     state = read_state_dict(shipped)
     upload(at, "ckpt_upload", "mine.pt", pt_bytes(state))
     at.button(key="use_checkpoint").click().run()
@@ -55,7 +58,7 @@ def test_uploaded_state_dict_is_checked_then_used_and_bad_ones_are_refused_in_pl
     assert at.session_state["checkpoint"].endswith("-mine.pt")
     assert at.selectbox(key="checkpoint_choice").value.endswith("-mine.pt")
     # the wrong architecture: refused next to the uploader with the mismatch named, app still serving
-    at = open_app()
+    at = open_app("pages/model.py")
     upload(at, "ckpt_upload", "mine.pt", pt_bytes(state))
     at.selectbox(key="ckpt_arch").set_value("resnet18").run()
     at.button(key="use_checkpoint").click().run()
@@ -63,7 +66,7 @@ def test_uploaded_state_dict_is_checked_then_used_and_bad_ones_are_refused_in_pl
     assert at.session_state["checkpoint"].endswith("digits_cnn_small.safetensors")
     # a pickle that would run a command: refused, and the command never ran
     Path("/tmp/deepclean_pwned").unlink(missing_ok=True)
-    at = open_app()
+    at = open_app("pages/model.py")
     upload(at, "ckpt_upload", "evil.pt", pickle.dumps({"w": Boom()}))
     at.button(key="use_checkpoint").click().run()
     assert texts(at, "error") and not Path("/tmp/deepclean_pwned").exists()
@@ -71,7 +74,7 @@ def test_uploaded_state_dict_is_checked_then_used_and_bad_ones_are_refused_in_pl
 
 
 def test_dataset_upload_is_validated(open_app):
-    at = open_app()
+    at = open_app("pages/model.py")
     rng = np.random.default_rng(0)
     good = io.BytesIO()
     np.savez(good, x=rng.integers(0, 255, (40, 8, 8), dtype=np.uint8), y=np.repeat(np.arange(4), 10))
@@ -88,15 +91,15 @@ def test_dataset_upload_is_validated(open_app):
 def test_forget_page_classes_random_and_csv(open_app):
     at = open_app("pages/forget.py")
     assert at.multiselect(key="forget_classes").value == ["0"]
-    assert metrics(at)["Forget set Df"] == "133 images"
+    assert metrics(at)["Data to forget"] == "133 images"
     at.button(key="use_forget_set").click().run()
     assert at.session_state["forget"] == {"kind": "classes", "classes": [0]}
     at.radio(key="forget_mode").set_value("Random fraction").run()
-    assert metrics(at)["Forget set Df"] == f"{round(0.1 * 1347):,} images"
+    assert metrics(at)["Data to forget"] == f"{round(0.1 * 1347):,} images"
     at.radio(key="forget_mode").set_value("Upload CSV of indices").run()
     at.file_uploader(key="indices_csv").set_value(("idx.csv", b"index\n3\n5\n8\n", "text/csv"))
     at.run()
-    assert metrics(at)["Forget set Df"] == "3 images"
+    assert metrics(at)["Data to forget"] == "3 images"
     at.file_uploader(key="indices_csv").set_value(("idx.csv", b"index\n3\n99999\n", "text/csv"))
     at.run()
     assert any("99999" in e for e in texts(at, "error")), texts(at, "error")
@@ -107,7 +110,7 @@ def test_forget_page_gallery_picks_samples(open_app):
     at.radio(key="forget_mode").set_value("Pick samples").run()
     at.checkbox(key="pick_0").check().run()
     at.checkbox(key="pick_2").check().run()
-    assert metrics(at)["Forget set Df"] == "2 images"
+    assert metrics(at)["Data to forget"] == "2 images"
     at.button(key="use_forget_set").click().run()
     assert at.session_state["forget"] == {"kind": "indices", "indices": [0, 2]}
 
@@ -148,13 +151,14 @@ def test_results_page_shows_the_store_numbers_and_the_runs_page_manages_runs(ope
     store = RunStore()
     r = run_unlearn(shipped, ForgetSpec.of_classes([0]), "deepclean", store=store, device="cpu")
     run_unlearn(shipped, ForgetSpec.of_classes([0]), "ssd", store=store, device="cpu")
-    at = open_app("pages/results.py", result_run=r.run_id)
+    at = open_app("pages/results.py", result_run=r.run_id, expert=True)
     table = at.table[0].value
     assert list(table.index)[:4] == ["original", "deepclean", "gold", "ssd"]
     row = table.loc["deepclean"]
     assert row["Acc(test)"] == f"{100 * r.unlearned.acc_test:.2f}%"
     assert row["ΔMIA"] == f"{100 * r.deltas['mia']:+.2f}"
-    assert row["seconds"] == f"{r.seconds:.2f}"
+    assert row["seconds"] == seconds_text(r.seconds)
+    assert at.query_params["run"] == r.run_id  # the URL names the run
     assert len(at.get("vega_lite_chart")) >= 4 and len(at.get("image")) == 24
     shown = [m.value for m in at.markdown]
     icons = {True: ":material/check_circle:", False: ":material/cancel:", None: ":material/help:"}
@@ -163,9 +167,20 @@ def test_results_page_shows_the_store_numbers_and_the_runs_page_manages_runs(ope
         assert check.detail in [c.value for c in at.caption]
     assert any("One threshold γ so far" in c.value for c in at.caption)  # a single DeepClean γ: no curve yet
     assert "ssd" not in at.multiselect(key="baselines").options and "gold" not in at.multiselect(key="baselines").options
-    at = open_app("pages/runs.py")
+    # the plain view: one sentence first, plain names, one colour and name per model, no AUC or JS
+    at = open_app("pages/results.py", result_run=r.run_id)
+    sentence = story(r).sentence
+    assert sentence.startswith("Forgot digit 0") or sentence.startswith("Did not forget digit 0")
+    assert sentence in [e.value for e in (*at.success, *at.warning, *at.info)]
+    table = at.table[0].value
+    assert list(table.index)[:4] == ["original", "DeepClean", "retrained (gold)", "SSD"]
+    assert "loss AUC" not in table.columns and table.loc["DeepClean", "time"] == seconds_text(r.seconds)
+    assert metrics(at)["Time"] == seconds_text(r.seconds)
+    at = open_app("pages/runs.py", expert=True)
     frame = at.dataframe[0].value
     assert set(frame["id"]) == {x["id"] for x in store.list()}
+    # one time per run: the Runs list shows what Results shows
+    assert frame.set_index("id").loc[r.run_id, "seconds"] == round(r.seconds, 2)
     at.selectbox(key="runs_run").set_value(r.run_id).run()
     assert [b.label for b in at.get("download_button")][:1] == ["Checkpoint (.zip)"]
     assert at.button(key="delete_run").disabled
@@ -182,7 +197,7 @@ def test_results_page_plots_the_gamma_runs_of_the_checkpoint_and_forget_set(open
     spec = ForgetSpec.of_classes([0])
     runs = [run_unlearn(shipped, spec, "deepclean", DeepCleanConfig(gamma=g), store=store, device="cpu")
             for g in (1.0, 2.0)]
-    at = open_app("pages/results.py", result_run=runs[1].run_id)
+    at = open_app("pages/results.py", result_run=runs[1].run_id, expert=True)
     assert any("against threshold γ" in h.value for h in at.subheader)
     table = at.table[1].value
     assert [float(g) for g in table.index] == [1.0, 2.0]
@@ -205,11 +220,15 @@ def test_unlearn_page_runs_automatic_gamma_without_gold_and_results_shows_the_au
     rec = store.get(run_id)
     assert rec["config"]["gamma"] == "auto" and rec["metrics"]["models"]["gold"] is None
     assert store.list(kind="gold") == []  # no gold model trained or recorded
-    at = open_app("pages/results.py", result_run=run_id)
+    at = open_app("pages/results.py", result_run=run_id, expert=True)
     assert any("judged against unseen images of the same kind alone" in i.value for i in at.info)
     assert list(at.table[0].value.index) == ["original", "deepclean"]  # no gold row
+    # the sentence heading the page says what the audit found, against unseen images
+    sentence = story(result_of(rec)).sentence
+    assert "(No retrained reference model: judged against unseen images.)" in sentence
+    assert sentence in [e.value for e in (*at.success, *at.warning, *at.info)]
     shown = [m.value for m in at.markdown]
-    assert any("Without gold: against test images of the forgotten classes" in v for v in shown)
+    assert any("Without it: against test images of the forgotten classes" in v for v in shown)
     assert not any("Against the retrained model" in v for v in shown)
     for check in rec["metrics"]["audit"]["checks"]:
         assert any(f"**{check}**" in v for v in shown), check

@@ -67,6 +67,7 @@ def test_the_app_keeps_serving_after_bad_uploads(files):
 
     st.cache_resource.clear()
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/model.py").run()
     for name in ("random_bytes.safetensors", "evil_pickle.pt", "other_class_count.safetensors"):
         at.file_uploader[0].set_value((name, files[name].read_bytes(), "application/octet-stream"))
         at.run()

@@ -98,7 +98,7 @@ def test_the_unlearn_page_offers_its_slider_and_a_selectbox_for_its_choice(tiny,
     at = open_app("pages/unlearn.py", forget={"kind": "classes", "classes": [0]})
     at.selectbox(key="method").set_value("tiny").run()
     assert not at.exception, at.exception
-    assert at.slider(key="tiny.strength").value == 1.0 and at.slider(key="tiny.strength").label == "shrink strength"
+    assert at.slider(key="tiny.strength").value == 1.0 and at.slider(key="tiny.strength").label == "Shrink strength"
     where = at.selectbox(key="tiny.where")
     assert where.options == ["head", "all"] and where.value == "head"
     assert not at.button(key="launch").disabled

@@ -48,8 +48,10 @@ def test_runs_frame_reads_figures_from_results_and_leaves_others_empty(make_resu
              "forget": {"kind": "random", "fraction": 0.1, "seed": 0}, "started_at": None, "finished_at": None,
              "created_at": 0.0, "error": "boom"}]
     frame = tables.runs_frame(recs, {"a": r}).set_index("id")
-    assert frame.loc["a", "Acc(test)"] == 0.5 and frame.loc["a", "seconds"] == 2.5
-    assert frame.loc["a", "forget"] == "classes 0" and frame.loc["b", "forget"] == "random 10% (seed 0)"
+    # one time per run: the method's own (as Results shows it), not the record's wall time
+    assert frame.loc["a", "Acc(test)"] == 0.5 and frame.loc["a", "seconds"] == r.seconds == 0.2
+    assert frame.loc["a", "forget"] == "digit 0" and frame.loc["b", "forget"] == "random 10% (seed 0)"
+    assert frame.loc["a", "run"].startswith("DeepClean · digit 0 · ") and frame.loc["b", "run"].startswith("SSD · ")
     assert pd.isna(frame.loc["b", "Acc(test)"]) and frame.loc["b", "error"] == "boom"
 
 

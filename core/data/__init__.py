@@ -18,17 +18,24 @@ class DatasetEntry:
     load: Callable[..., Dataset]
     description: str
     user_file: bool = False
+    noun: str = "class"  # what one class is called in sentences ("digit 0", "class cat")
 
 
 DATASETS: dict[str, DatasetEntry] = {
-    "digits": DatasetEntry(digits.load, digits.DESCRIPTION),
-    "mnist": DatasetEntry(mnist.load_mnist, "MNIST via torchvision, from DEEPCLEAN_DATA"),
+    "digits": DatasetEntry(digits.load, digits.DESCRIPTION, noun="digit"),
+    "mnist": DatasetEntry(mnist.load_mnist, "MNIST via torchvision, from DEEPCLEAN_DATA", noun="digit"),
     "fashion_mnist": DatasetEntry(mnist.load_fashion_mnist, "Fashion-MNIST via torchvision, from DEEPCLEAN_DATA"),
     "cifar10": DatasetEntry(cifar.load_cifar10, "CIFAR-10 via torchvision, from DEEPCLEAN_DATA"),
     "cifar100": DatasetEntry(cifar.load_cifar100, "CIFAR-100 via torchvision, from DEEPCLEAN_DATA"),
     "npz": DatasetEntry(npz.load, "your .npz: x uint8 N×H×W(×C), y int", user_file=True),
     "image_folder": DatasetEntry(image_folder.load, "your zip: one folder per class", user_file=True),
 }
+
+
+def class_noun(dataset: str) -> str:
+    """What one class of a dataset is called in sentences ("digit", else "class")."""
+    entry = DATASETS.get(dataset)
+    return entry.noun if entry else "class"
 
 
 def load_dataset(name: str, *, path: str | Path | None = None, root: str | Path | None = None,
@@ -46,4 +53,5 @@ def load_dataset(name: str, *, path: str | Path | None = None, root: str | Path 
     return entry.load(Path(root) if root else paths.data_root(), download)
 
 
-__all__ = ["DATASETS", "IMAGENET", "IMAGENET_SIZE", "Dataset", "DataError", "Normalisation", "Recipe", "load_dataset"]
+__all__ = ["DATASETS", "IMAGENET", "IMAGENET_SIZE", "Dataset", "DataError", "Normalisation", "Recipe", "class_noun",
+           "load_dataset"]

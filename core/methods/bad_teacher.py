@@ -83,6 +83,7 @@ def run(model: nn.Module, task: UnlearnTask, cfg: BadTeacherConfig):
 
 METHOD = Method(
     name="bad_teacher",
+    title="Bad teacher",
     run=run,
     config=BadTeacherConfig,
     summary="distil from the original on Dr and from a random network on Df",

@@ -106,6 +106,7 @@ class Method:
     run: Callable[[nn.Module, UnlearnTask, Any], tuple[nn.Module, dict]]
     config: type
     summary: str
+    title: str = ""  # the name people read ("DeepClean", "Fine-tune"); `name` is the key
     citation: str = ""
     needs_labels: bool = True
     needs_retain: str = "yes"
@@ -113,6 +114,11 @@ class Method:
     importance: tuple[str, ...] = ()  # shared importance passes it reads ("fisher", "sensitivity")
     sweep: Sweep | None = None
     reference: bool = False  # the yardstick (retraining): its model is the gold model, not a result to judge
+
+    @property
+    def display_name(self) -> str:
+        """The name people read on pages and charts (the key when no title is given, as for a plugin)."""
+        return self.title or self.name
 
     def check(self, task_kind: str) -> None:
         """Refuse a forget kind this method cannot serve, before anything runs."""

@@ -48,6 +48,7 @@ GAMMA = Sweep(option="gamma", label="threshold γ", low=GAMMA_RANGE[0], high=GAM
 
 METHOD = Method(
     name="deepclean",
+    title="DeepClean",
     run=run,
     config=DeepCleanConfig,
     summary="reset weights with I_Df/I_Dr > γ, fine-tune only them on Dr",

@@ -36,6 +36,7 @@ def run(model: nn.Module, task: UnlearnTask, cfg: FinetuneConfig):
 
 METHOD = Method(
     name="finetune",
+    title="Fine-tune",
     run=run,
     config=FinetuneConfig,
     summary="continue training all weights on Dr (Adam, cosine)",

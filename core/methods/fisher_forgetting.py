@@ -123,6 +123,7 @@ def run(model: nn.Module, task: UnlearnTask, cfg: FisherForgettingConfig):
 
 METHOD = Method(
     name="fisher_forgetting",
+    title="Fisher forgetting",
     run=run,
     config=FisherForgettingConfig,
     summary="scramble weights with noise of variance α/I_Dr (the true Fisher diagonal on Dr)",

@@ -29,6 +29,7 @@ def run(model: nn.Module, task: UnlearnTask, cfg: GoldConfig):
 
 METHOD = Method(
     name="gold",
+    title="Retrain (gold)",
     run=run,
     config=GoldConfig,
     summary="retrain from scratch on Dr with the original recipe (the reference)",

@@ -50,6 +50,7 @@ def run(model: nn.Module, task: UnlearnTask, cfg: L1SparseConfig):
 
 METHOD = Method(
     name="l1_sparse",
+    title="ℓ1-sparse",
     run=run,
     config=L1SparseConfig,
     summary="fine-tune on Dr with a decaying ℓ1 penalty on the weights",

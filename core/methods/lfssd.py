@@ -39,6 +39,7 @@ def run(model: nn.Module, task: UnlearnTask, cfg: LFSSDConfig):
 
 METHOD = Method(
     name="lfssd",
+    title="Loss-free SSD",
     run=run,
     config=LFSSDConfig,
     summary="SSD with output-norm sensitivity as importance: needs no labels",

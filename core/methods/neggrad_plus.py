@@ -80,6 +80,7 @@ def run(model: nn.Module, task: UnlearnTask, cfg: NegGradPlusConfig):
 
 METHOD = Method(
     name="neggrad_plus",
+    title="NegGrad+",
     run=run,
     config=NegGradPlusConfig,
     summary="descend the loss on Dr while ascending it on Df",

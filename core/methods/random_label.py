@@ -47,6 +47,7 @@ def run(model: nn.Module, task: UnlearnTask, cfg: RandomLabelConfig):
 
 METHOD = Method(
     name="random_label",
+    title="Random labels",
     run=run,
     config=RandomLabelConfig,
     summary="train on Df with random wrong labels, together with Dr",

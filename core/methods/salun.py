@@ -96,6 +96,7 @@ def run(model: nn.Module, task: UnlearnTask, cfg: SalUnConfig):
 
 METHOD = Method(
     name="salun",
+    title="SalUn",
     run=run,
     config=SalUnConfig,
     summary="random-label training restricted to the weights most salient to Df",

@@ -86,6 +86,7 @@ def run(model: nn.Module, task: UnlearnTask, cfg: SCRUBConfig):
 
 METHOD = Method(
     name="scrub",
+    title="SCRUB",
     run=run,
     config=SCRUBConfig,
     summary="student moves away from the original on Df and stays close on Dr (max-min distillation)",

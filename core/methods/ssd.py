@@ -161,6 +161,7 @@ def run(model: nn.Module, task: UnlearnTask, cfg: SSDConfig):
 
 METHOD = Method(
     name="ssd",
+    title="SSD",
     run=run,
     config=SSDConfig,
     summary="dampen weights far more important to Df than to D (the reference's squared batch-mean gradients)",

@@ -65,6 +65,7 @@ def run(model: nn.Module, task: UnlearnTask, cfg: SSDRetainConfig):
 
 METHOD = Method(
     name="ssd_retain",
+    title="SSD on Dr (ours)",
     run=run,
     config=SSDRetainConfig,
     summary="SSD's dampening on the exact per-sample Fisher, referenced to Dr (ours; shares DeepClean's pass)",

@@ -125,6 +125,7 @@ def run(model: nn.Module, task: UnlearnTask, cfg: UNSIRConfig):
 
 METHOD = Method(
     name="unsir",
+    title="UNSIR",
     run=run,
     config=UNSIRConfig,
     summary="learn error-maximising noise for the forget classes, then impair and repair on a Dr subset",

@@ -14,6 +14,7 @@ def run(model: nn.Module, task: UnlearnTask, cfg: DeepCleanConfig):
 
 METHOD = Method(
     name="zero_weights",
+    title="Zero weights (ours)",
     run=run,
     config=DeepCleanConfig,
     summary="DeepClean's selection, weights set to 0, no fine-tuning (ablation)",
