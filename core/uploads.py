@@ -258,16 +258,22 @@ def _keep(tmp: Path, final: Path) -> Path:
 
 
 def save_checkpoint_upload(data: bytes, filename: str, architecture: str, dataset: Dataset,
-                           data_path: str | None = None) -> tuple[Path, dict[str, Any]]:
+                           data_path: str | None = None, *, preset: str | None = None,
+                           size: int | None = None) -> tuple[Path, dict[str, Any]]:
     """Check an uploaded checkpoint's keys, shapes and dtypes against `architecture` on `dataset` (in the
-    checking process), keep it and write its model card beside it. Returns (path, card)."""
+    checking process), keep it and write its model card beside it; `preset` and `size` say how its inputs
+    were prepared in training (core/cards.py `card_for`). Returns (path, card)."""
     tmp, digest = _receive(data, filename, CHECKPOINT_SUFFIXES)
     try:
-        card = {**card_for(architecture, dataset, data_path), "source": f"upload: {filename}"}
+        try:
+            card = {**card_for(architecture, dataset, data_path, preset=preset, size=size),
+                    "source": f"upload: {filename}"}
+        except ValueError as e:
+            raise UploadError(f"{filename}: {e}") from e
         checked = check_in_child({"kind": "checkpoint", "path": str(tmp), "card": card}, filename)["card"]
         # the same bytes may be uploaded again as another architecture or dataset: one file and card per claim
         claim = json.dumps({k: checked.get(k) for k in ("architecture", "dataset", "data_path", "num_classes",
-                                                        "input_shape", "model_kwargs")}, sort_keys=True, default=str)
+                                                        "input_shape", "normalisation", "model_kwargs")}, sort_keys=True, default=str)
         final = uploads_dir() / f"{digest[:12]}-{_stem(filename)}{tmp.suffix}"
         if final.is_file() and card_path(final).is_file():
             try:

@@ -6,6 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core.cards import INPUT_PRESETS, default_preset
 from core.checkpoint import CheckpointError
 from core.data import DATASETS, DataError
 from core.display import card_view, thumbnails
@@ -16,6 +17,7 @@ from core.uploads import (UploadError, dataset_kind, display_name, list_uploaded
 from pages import common
 
 SAMPLES = 12
+PRESET_WORDS = {"dataset": "the dataset's own statistics", "imagenet": "ImageNet's (torchvision)"}
 
 
 def upload_limit_mb() -> int:
@@ -47,6 +49,14 @@ with st.expander("Upload your own checkpoint or dataset"):
         uploaded_ds = {f"your data: {p.name}": p for p in list_uploaded_datasets()}
         ds_name = st.selectbox("Dataset it was trained on", list(DATASETS) + list(uploaded_ds), key="ckpt_ds",
                                help="Its input shape and classes must match the checkpoint")
+        p1, p2 = st.columns([2, 1])
+        preset = p1.radio("Its inputs in training", INPUT_PRESETS, index=INPUT_PRESETS.index(default_preset(arch)),
+                          format_func=PRESET_WORDS.get, horizontal=True, key="ckpt_preset",
+                          help="How images were normalised when it was trained: torchvision's ImageNet models use "
+                               "ImageNet's statistics on three channels; models trained here use the dataset's own")
+        size = p2.number_input("Image size (0: the preset's)", min_value=0, max_value=1024, value=0, step=1,
+                               key="ckpt_size", help="The side images were resized to in training, e.g. 224 for "
+                                                     "ImageNet models; 0 keeps the preset's (the dataset's, or 224)")
         if st.button("Check and use this checkpoint", disabled=up is None, key="use_checkpoint"):
             try:
                 if ds_name in uploaded_ds:
@@ -54,14 +64,15 @@ with st.expander("Upload your own checkpoint or dataset"):
                     ds = common.dataset(dataset_kind(data_path), data_path)
                 else:
                     data_path, ds = None, common.dataset(ds_name, None)
-                path, card = save_checkpoint_upload(up.getvalue(), up.name, arch, ds, data_path)
+                path, card = save_checkpoint_upload(up.getvalue(), up.name, arch, ds, data_path, preset=preset,
+                                                    size=int(size) or None)
             except (UploadError, DataError, ValueError, FileNotFoundError) as e:
                 st.error(str(e))
             else:
                 st.session_state["checkpoint"] = str(path)
                 st.session_state.pop("forget", None)
-                st.success(f"{up.name} checked: {len(card['input_shape'])}-D input {card['input_shape']}, "
-                           f"{card['num_classes']} classes. It is now the active model.")
+                st.success(f"{up.name} checked: input {card['input_shape']}, {card['num_classes']} classes "
+                           f"({card.get('input_transform', '')}). It is now the active model.")
                 st.rerun()
     with right:
         dup = st.file_uploader("Dataset (.npz with x uint8 N×H×W(×C) and y, or a zip with one folder per class)",
