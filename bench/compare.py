@@ -22,11 +22,20 @@ from core.methods import DEFAULT_METHOD, reference_method
 from core.store import RunStore
 
 
-def matches(row: dict) -> tuple[bool, bool]:
-    """(accuracies match gold, MIA matches too) for one row, from its verdict (core/verdict.py)."""
+def both(a: bool | None, b: bool | None) -> bool | None:
+    """Two checks together: a miss if either misses, open if either is open, else a pass."""
+    return False if a is False or b is False else (None if a is None or b is None else True)
+
+
+def matches(row: dict) -> tuple[bool | None, bool | None]:
+    """(accuracies match gold, MIA matches too) for one row, from its verdict with intervals (core/verdict.py):
+    True, False, or None where a 95% interval straddles its bar."""
     v = row["verdict"]
-    acc = v["forgotten"]["passed"] and v["kept"]["passed"]
-    return acc, acc and v["private"]["passed"]
+    acc = both(v["forgotten"]["passed"], v["kept"]["passed"])
+    return acc, both(acc, v["private"]["passed"])
+
+
+WORD = {True: "yes", False: "no", None: "open"}
 
 
 def main() -> None:
@@ -55,7 +64,8 @@ def main() -> None:
              "Acc(test) for a class is over all test classes, (ret.) over the retained ones. "
              "\"match\": Acc(Df) and Acc(test) (retained classes when forgetting class 0) within 2 points of gold's "
              "(3 for Acc(Df) on random 10%); "
-             "\"+MIA\": and |ΔMIA| ≤ 5 points.", ""]
+             "\"+MIA\": and |ΔMIA| ≤ 5 points. Judged as the verdict judges, with 95% paired bootstrap intervals: "
+             "*open* where an interval straddles its bar (too few samples to tell).", ""]
     for r in results:
         b, gold = r["bench"], r["gold"]
         lines += [f"### {b['dataset']}, {b['forget']} (gold: Acc(Df) {100 * gold['acc_forget']:.2f}, "
@@ -74,14 +84,14 @@ def main() -> None:
                 f"| {x['method']} | {100 * x['acc_retain']:.2f} | {100 * x['acc_forget']:.2f} | {100 * x['acc_test']:.2f} | "
                 f"{'—' if ret is None else f'{100 * ret:.2f}'} | {100 * x['delta_acc_forget']:+.2f} | "
                 f"{100 * x['delta_mia']:+.2f} | {x['loss_auc']:.3f} | {x['js_to_gold']:.4f} | {x['seconds']:.2f} | "
-                f"{x['time_vs_gold']:.3f} | {'yes' if acc else 'no'} | {'yes' if mia else 'no'} |")
+                f"{x['time_vs_gold']:.3f} | {WORD[acc]} | {WORD[mia]} |")
             if x["method"] == DEFAULT_METHOD:
                 dc = (x, acc)
         if dc is not None:
             faster = [x["method"] for x in r["rows"] if "error" not in x
                       and x["method"] not in (DEFAULT_METHOD, reference_method().name)
-                      and matches(x)[0] and x["seconds"] < dc[0]["seconds"]]
-            lines += ["", f"DeepClean matches gold's accuracies: {'yes' if dc[1] else 'no'}; methods that match too "
+                      and matches(x)[0] is True and x["seconds"] < dc[0]["seconds"]]
+            lines += ["", f"DeepClean matches gold's accuracies: {WORD[dc[1]]}; methods that match too "
                           f"and ran faster: {', '.join(faster) if faster else 'none'}."]
         skipped = ", ".join(f"{s['method']} ({s['reason']})" for s in r["skipped"])
         lines += ([f"Skipped: {skipped}."] if skipped else []) + [""]

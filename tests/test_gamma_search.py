@@ -78,3 +78,23 @@ def test_gold_none_from_the_cli_trains_and_records_no_gold(shipped, tmp_path, ca
     assert main(["unlearn", "--checkpoint", str(shipped), "--forget-classes", "0", "--gold", "cached",
                  "--device", "cpu", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["models"]["gold"] is None and RunStore().list(kind="gold") == []
+
+
+def test_when_no_selection_meets_the_full_criterion_the_search_settles_for_the_forgotten_check(class0, monkeypatch):
+    """No γ searched makes the class look unseen to the attacker (as on the MNIST benchmark): the search must not
+    reset every weight γ = 0.1 selects, but the fewest whose reset passes the forgotten check."""
+    from core.methods import gamma_search
+    from core.methods.fisher_reset import importances
+
+    monkeypatch.setattr(gamma_search, "forgets", lambda audit, kind, tol: False)
+    r = run_unlearn(class0.checkpoint, class0.spec, "zero_weights", DeepCleanConfig(gamma="auto"), prepared=class0,
+                    gold_mode="none")
+    search = r.gamma_search
+    assert search["criterion_used"] == "forgotten check only" and not search["passed"]
+    probes = {t["gamma"]: t for t in search["tried"]}
+    smallest = min(g for g, _ in candidates(*importances(class0.model, class0.task, DeepCleanConfig())))
+    assert search["chosen"] > smallest
+    # every probe with fewer weights than the chosen one (a larger γ) left the class recognisable
+    chosen_frac = probes[search["chosen"]]["weights_reset_fraction"]
+    assert r.unlearned.acc_forget <= 0.02
+    assert all(t["weights_reset_fraction"] >= chosen_frac or t["acc_forget"] > 0.02 for t in search["tried"])

@@ -17,7 +17,8 @@ forgetting, the model's uncertainty on the forgotten class — there it asks for
 top within the bar), since that figure rests on Df and half the class's unseen images together (155 on
 digits) and the attacker behind it moves with its training data (its Df-against-reference gap adds nothing
 once the whole class must look unseen). The loss attack's AUC is left to the report. More epochs are added
-only when the kept check misses.
+only when the kept check misses. Where no candidate meets the full criterion even with the most weights, the
+search settles for the forgotten check alone (recorded as `criterion_used`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ def forgets(audit, kind: str, tol) -> bool:
     return forgotten is not False and within(f["mia_gap"], tol.mia) is not False
 
 
+def forgotten_only(audit) -> bool:
+    """The fallback criterion: no clear miss of the forgotten check alone."""
+    return next(c for c in audit.checks if c.name == "forgotten").passed is not False
+
+
 def kept(audit) -> bool:
     """No clear miss of the kept check (Dr and test accuracy within their bar of the original's)."""
     return next(c for c in audit.checks if c.name == "kept").passed is not False
@@ -107,23 +113,32 @@ def search(model: nn.Module, task: UnlearnTask, cfg: DeepCleanConfig, finetune: 
         return candidate, audit, {"gamma": gamma, "masks": masks, "losses": losses}
 
     # 1. Bisect with resets alone for the fewest weights that forget, starting from the paper's γ: it brackets
-    #    the answer on one side, which saves a probe or two.
+    #    the answer on one side, which saves a probe or two. Where even the most weights searched do not meet
+    #    the full criterion (on the MNIST benchmark's class 0 none did: the search then reset every weight γ = 0.1
+    #    selects and kept 81% of the retained classes' accuracy), resetting more only costs accuracy: the search
+    #    settles for the forgotten check alone, the fewest weights that pass it.
+    crit = lambda audit: forgets(audit, task.forget_kind, tol)  # noqa: E731
+    criterion = "full"
     start = min(range(len(cands)), key=lambda i: abs(cands[i][0] - default_gamma(task.forget_kind)))
     first = attempt(start, 0)
-    best = first
-    if forgets(first[1], task.forget_kind, tol):
-        lo, hi = 0, start
-    else:
+    best, lo, hi = first, 0, start
+    if not crit(first[1]):
         lo, hi = start + 1, len(cands) - 1
         best = attempt(hi, 0) if hi > start else first
-    if forgets(best[1], task.forget_kind, tol):
+        if not crit(best[1]):
+            crit, criterion = forgotten_only, "forgotten check only"
+            if crit(first[1]):
+                best, lo, hi = first, 0, start
+    if crit(best[1]):
         while lo < hi:
             mid = (lo + hi) // 2
             probe = attempt(mid, 0)
-            if forgets(probe[1], task.forget_kind, tol):
+            if crit(probe[1]):
                 hi, best = mid, probe
             else:
                 lo = mid + 1
+    else:  # nothing searched forgets even by the forgotten check: the paper's γ, rather than the most weights
+        hi = start
     k = hi
     if not finetune:
         model, audit, extra = best if best[2]["gamma"] == cands[k][0] else attempt(k, 0)
@@ -136,10 +151,10 @@ def search(model: nn.Module, task: UnlearnTask, cfg: DeepCleanConfig, finetune: 
         for _ in range(FINETUNE_TRIES):
             epochs = base
             model, audit, extra = attempt(k, epochs)
-            while forgets(audit, task.forget_kind, tol) and not kept(audit) and epochs < cap:
+            while crit(audit) and not kept(audit) and epochs < cap:
                 epochs += 1
                 model, audit, extra = attempt(k, epochs)
-            if forgets(audit, task.forget_kind, tol) or k == len(cands) - 1:
+            if crit(audit) or k == len(cands) - 1:
                 break
             k += 1
     chosen = cands[k][0]
@@ -147,6 +162,7 @@ def search(model: nn.Module, task: UnlearnTask, cfg: DeepCleanConfig, finetune: 
     info = {**selection_info(chosen, extra["masks"]), "finetune_epochs": epochs, "epoch_losses": extra["losses"]}
     info["gamma_search"] = {
         "chosen": chosen, "epochs": epochs, "passed": forgets(audit, task.forget_kind, tol) and kept(audit),
+        "criterion_used": criterion,
         "half": "A", "reference_size": int(len(task.auditor.reference.ref)), "tried": tried,
         "criterion": "fewest weights whose reset (then fine-tuning) passes the gold-free audit's forgotten check, "
                      "Df's member fraction within its tolerance of the reference's, and (classes) uncertainty on "
