@@ -10,6 +10,7 @@ from core.checkpoint import CheckpointError
 from core.data import DataError
 from core.display import display_table, run_label, seconds_text, thumbnails
 from core.jobs import JobRequest
+from core.layer_names import readable_names
 from core.methods import get_method
 from core.store import StoreError
 from core.story import speed, story
@@ -229,14 +230,23 @@ with left:
 with right:
     st.subheader("Weights changed per layer")
     pl = tables.per_layer(result)
+    if not expert and not pl.empty:
+        try:
+            net, _ = common.model(result.checkpoint["path"], 0.0)
+        except (CheckpointError, OSError):
+            pass  # the input checkpoint is gone: its state-dict keys are all there is
+        else:
+            names = readable_names(net)
+            pl["layer"] = pl["layer"].map(lambda k: names.get(k, k))
     if pl.empty:
         st.caption("No per-layer record for this run.")
     else:
         st.altair_chart(alt.Chart(pl).mark_bar().encode(
-            y=alt.Y("layer:N", sort=None), x=alt.X("fraction:Q", axis=alt.Axis(format="%")),
+            y=alt.Y("layer:N", sort=None, title=None, axis=alt.Axis(labelLimit=260)), x=alt.X("fraction:Q", axis=alt.Axis(format="%")),
             tooltip=["layer", alt.Tooltip("fraction:Q", format=".3%"), "count"]), width="stretch")
 
-st.subheader("What an attacker sees: loss and entropy on Df against unseen test data")
+st.subheader("What an attacker sees: loss and entropy on Df against unseen test data" if expert else
+             "What an attacker sees: the forgotten images against images the model never saw")
 dist = tables.distributions(result)
 if dist.empty:
     st.caption("This run has no distribution record.")
