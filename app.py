@@ -28,6 +28,8 @@ def dashboard() -> None:
         st.Page("pages/forget.py", title="Forget set", icon=":material/target:"),
         st.Page("pages/unlearn.py", title="Unlearn", icon=":material/cleaning_services:"),
         st.Page("pages/results.py", title="Results", icon=":material/bar_chart:"),
+        st.Page("pages/inside.py", title="Inside the model", icon=":material/hub:"),
+        st.Page("pages/compare_runs.py", title="Compare runs", icon=":material/compare_arrows:"),
         st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
     ])
     common.sidebar(mode)

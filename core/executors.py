@@ -30,6 +30,12 @@ def default_executor(store: RunStore | None = None) -> Executor:
     return LocalExecutor(store, workers=int(os.environ.get("DEEPCLEAN_WORKERS", "1")))
 
 
+def server_local_executor(store: RunStore) -> Executor:
+    """The server's local executor keeps a spare worker warm (DEEPCLEAN_WARM_WORKER=0 turns it off)."""
+    return LocalExecutor(store, workers=int(os.environ.get("DEEPCLEAN_WORKERS", "1")),
+                         warm=os.environ.get("DEEPCLEAN_WARM_WORKER", "1") != "0")
+
+
 def server_executor() -> Executor:
     """This server's executor for DEEPCLEAN_HOME, created once per process and home; creating it recovers
     the runs a previous server left (see `Executor.recover`). Raises StoreError for an unusable home (and
@@ -38,7 +44,8 @@ def server_executor() -> Executor:
     with _lock:
         ex = _servers.get(home)
         if ex is None:
-            ex = default_executor(RunStore(home))
+            store = RunStore(home)
+            ex = default_executor(store) if os.environ.get("DEEPCLEAN_DASK_ADDRESS") else server_local_executor(store)
             ex.recover()
             _servers[home] = ex
         return ex

@@ -28,6 +28,7 @@ from .store import Owner, RunStore, StoreError
 log = logging.getLogger(__name__)
 JOB_KINDS = ("unlearn", "compare")
 ROOT = Path(__file__).resolve().parents[1]  # the folder holding `core`, where worker processes start
+SPARE_RESTART_S = 5.0  # a spare worker that died is started again at most this often
 
 
 @dataclass(frozen=True)
@@ -175,16 +176,23 @@ class LocalExecutor:
     watches them; a worker that dies (killed, out of memory) leaves every run it owned failed with the reason.
     One bad record or a failed start never stops the queue, and a dispatcher that died is started again."""
 
-    def __init__(self, store: RunStore | None = None, workers: int = 1, poll_s: float = 0.2) -> None:
+    def __init__(self, store: RunStore | None = None, workers: int = 1, poll_s: float = 0.2,
+                 warm: bool = False) -> None:
         self.store = store or RunStore()
         self.workers = max(1, workers)
         self.poll_s = poll_s
+        self.warm = warm  # keep one spare worker warmed up (torch and the engine imported) for the next job
+        self._spare: subprocess.Popen | None = None
+        self._spare_started = 0.0
         self._cond = threading.Condition()
         self._queue: deque[tuple[str, JobRequest]] = deque()
         self._running: dict[str, Worker] = {}  # the workers this executor started (they fill its slots)
         self._watched: dict[str, Worker] = {}  # runs whose worker outlived a previous server, or a CLI run's
         self._thread: threading.Thread | None = None
         self._stopped = False
+        if warm:  # the dispatcher starts the spare now, so the first job finds it warm
+            with self._cond:
+                self._ensure_dispatcher()
 
     def submit(self, request: JobRequest) -> str:
         check(request)
@@ -201,16 +209,47 @@ class LocalExecutor:
             self._thread = threading.Thread(target=self._dispatch, name="deepclean-jobs", daemon=True)
             self._thread.start()
 
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
     def _start(self, run_id: str, request: JobRequest) -> subprocess.Popen:
+        """The job's worker: the warm spare when there is a live one (it then logs to the run's log), else a
+        new process."""
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.poll() is None:
+            try:
+                spare.stdin.write((json.dumps({"run_id": run_id, "request": asdict(request)}) + "\n").encode())
+                spare.stdin.close()
+                return spare
+            except OSError:  # it died just now: a cold start instead
+                spare.kill()
         logs = self.store.home / "logs"
         logs.mkdir(exist_ok=True)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         with open(logs / f"{run_id}.log", "ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", "core.jobs", str(self.store.home), run_id],
-                                    stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+                                    stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                    env=self._env())
         proc.stdin.write(json.dumps(asdict(request)).encode())
         proc.stdin.close()
         return proc
+
+    def _keep_spare(self) -> None:
+        """With `warm`, start a spare worker when there is none (or it died), at most every SPARE_RESTART_S."""
+        if not self.warm or self._stopped or (self._spare is not None and self._spare.poll() is None):
+            return
+        if time.monotonic() - self._spare_started < SPARE_RESTART_S:
+            return
+        self._spare_started = time.monotonic()
+        logs = self.store.home / "logs"
+        logs.mkdir(exist_ok=True)
+        try:
+            with open(logs / "spare-worker.log", "ab") as out:
+                self._spare = subprocess.Popen([sys.executable, "-m", "core.jobs", "--spare", str(self.store.home)],
+                                               stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                               env=self._env())
+        except OSError:
+            log.exception("could not start a spare worker; jobs start cold")
+            self._spare = None
 
     def _launch(self, run_id: str, request: JobRequest) -> None:
         """Start the next queued job in a worker, unless it was cancelled (or deleted) while it waited."""
@@ -242,12 +281,14 @@ class LocalExecutor:
             with self._cond:
                 try:
                     self._reap()
+                    self._keep_spare()
                     while self._queue and len(self._running) < self.workers:
                         run_id, request = self._queue.popleft()
                         try:
                             self._launch(run_id, request)
                         except Exception:  # noqa: BLE001 - one bad record never stops the queue
                             log.exception("could not dispatch run %s; going on with the queue", run_id)
+                        self._keep_spare()  # the next job's worker warms up while this one runs
                 except Exception:  # noqa: BLE001 - the store may be busy or briefly unusable: try again later
                     log.exception("job dispatcher: error while watching workers; retrying")
                     self._cond.wait(max(1.0, self.poll_s))
@@ -290,10 +331,14 @@ class LocalExecutor:
         return wait_until_finished(self.store, self._pending, run_id, timeout, self.poll_s)
 
     def shutdown(self, kill: bool = False) -> None:
-        """Stop taking jobs; with `kill`, end the running ones too."""
+        """Stop taking jobs; with `kill`, end the running ones too. The spare worker ends either way."""
         with self._cond:
             self._stopped = True
             self._queue.clear()
+            if self._spare is not None:
+                self._spare.kill()
+                self._spare.wait()
+                self._spare = None
             if kill:
                 for worker in self._running.values():
                     if worker.proc is not None:
@@ -314,9 +359,43 @@ def wait_until_finished(store: RunStore, pending: Callable[[str], bool], run_id:
         time.sleep(poll_s)
 
 
+def warm_up() -> None:
+    """What a spare worker does before any job: import torch and the engine and run one small step, so a job
+    handed to it starts at its first phase (the imports alone take seconds on a small machine)."""
+    import torch
+
+    from . import compare, unlearn  # noqa: F401 - imported for their import cost
+
+    x = torch.ones(4, 4, requires_grad=True)
+    (x @ x).sum().backward()
+
+
+def serve_one(home: str) -> int:
+    """A spare worker: warm up, then wait for one job on stdin (`{"run_id", "request"}` as a JSON line), run it
+    with its output in the run's log, and exit. End of input (the server went away) ends it unused."""
+    warm_up()
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0
+    job = json.loads(line)
+    logs = Path(home) / "logs"
+    logs.mkdir(exist_ok=True)
+    with open(logs / f"{job['run_id']}.log", "ab") as out:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+    status = execute(home, job["run_id"], job["request"])
+    return 0 if status in ("done", "cancelled") else 1
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Worker entry point: `python -m core.jobs HOME RUN_ID`, the request as JSON on stdin."""
-    home, run_id = (argv or sys.argv[1:])[:2]
+    """Worker entry point: `python -m core.jobs HOME RUN_ID`, the request as JSON on stdin; or
+    `python -m core.jobs --spare HOME`, a warm worker that waits for its job (see `serve_one`)."""
+    args = argv or sys.argv[1:]
+    if args[0] == "--spare":
+        return serve_one(args[1])
+    home, run_id = args[:2]
     status = execute(home, run_id, json.loads(sys.stdin.read()))
     return 0 if status in ("done", "cancelled") else 1
 

@@ -11,7 +11,7 @@ from core import paths
 from core.cards import dataset_of
 from core.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 from core.data import Dataset, class_noun
-from core.display import describe_forget
+from core.display import run_label
 from core.executors import server_executor
 from core.forget import ForgetSpec, resolve
 from core.jobs import Executor
@@ -112,6 +112,23 @@ def running_jobs() -> list[dict]:
     return live_runs(store())
 
 
+SIDEBAR_POLL_S = 2.0  # the sidebar's job list, while a job is live
+
+
+def sidebar_jobs(registered_live: bool) -> None:
+    """The jobs in progress, redrawn every SIDEBAR_POLL_S while one is live (so the list agrees with the
+    Unlearn page), and not at all otherwise; a full rerun re-registers it when that changes."""
+    jobs = running_jobs()
+    if jobs:
+        st.markdown("**Jobs in progress**")
+        for j in jobs:
+            st.caption(f"{run_label(j)} · {j['status']} {(j['phase'] or '')} {100 * (j['progress'] or 0):.0f}%")
+    else:
+        st.caption("No jobs running.")
+    if bool(jobs) != registered_live:
+        st.rerun()
+
+
 def sidebar(mode: str = "open") -> None:
     with st.sidebar:
         st.markdown(f"**Device:** {device_label()}")
@@ -121,14 +138,8 @@ def sidebar(mode: str = "open") -> None:
             st.warning(f"Model: {e}")
         spec = forget_spec()
         st.markdown(f"**Forget set:** {forget_words(spec) if spec else 'not chosen yet'}")
-        jobs = running_jobs()
-        if jobs:
-            st.markdown("**Jobs in progress**")
-            for j in jobs:
-                st.caption(f"{j['method']} · {describe_forget(j['forget'] or {})} · {j['status']} "
-                           f"{(j['phase'] or '')} {100 * (j['progress'] or 0):.0f}%")
-        else:
-            st.caption("No jobs running.")
+        live = bool(running_jobs())
+        st.fragment(sidebar_jobs, run_every=SIDEBAR_POLL_S if live else None)(live)
         if mode == "open":
             st.caption(":material/lock_open: Open access: anyone who reaches this server can use it. Set DEEPCLEAN_PASSWORD, or OIDC "
                        "login in .streamlit/secrets.toml, to restrict it.")

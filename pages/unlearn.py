@@ -14,7 +14,7 @@ from core import config as cfgmod
 from core.checkpoint import CheckpointError
 from core.curves import page_values, sweep_curve
 from core.data import DataError
-from core.display import describe_forget, eta_seconds
+from core.display import eta_seconds, run_label
 from core.forget import ForgetSpec, ForgetSpecError
 from core.gold import gold_status
 from core.jobs import JobRequest
@@ -113,12 +113,6 @@ def poll_every(jobs: list[dict]) -> float | None:
     return next(every for until, every in steps if quiet < until)
 
 
-def remember(run_ids: list[str]) -> None:
-    """Jobs this session launched: the panel follows them closely and reports the last one's end."""
-    st.session_state["my_jobs"] = [*st.session_state.get("my_jobs", [])[-50:], *run_ids]
-    st.session_state["last_job"] = run_ids[-1]
-
-
 def progress_panel(registered_every: float | None) -> None:
     """Running jobs and the first queued ones (this session's first) with phase, elapsed time, ETA and Cancel,
     the rest counted, and how this session's last job ended. Runs again every `registered_every` seconds while
@@ -134,11 +128,12 @@ def progress_panel(registered_every: float | None) -> None:
             st.session_state.pop("last_job", None)
     if rec is not None:
         if rec["status"] == "done":
-            st.success(f"Run {last} finished ({rec['method']}).")
+            st.success(f"Run {last} finished ({run_label(rec)}).")
             if st.button("Open its results", type="primary", key="open_results"):
-                st.session_state["result_run"] = last
-                st.switch_page("pages/results.py")
-        elif rec["status"] in ("failed", "cancelled", "interrupted"):
+                common.open_result(last)
+        elif rec["status"] == "cancelled":  # what the user asked for: said as such, not as an error
+            st.info(f"Run {last} cancelled ({run_label(rec)}), as you asked.", icon=":material/cancel:")
+        elif rec["status"] in ("failed", "interrupted"):
             st.error(f"Run {last} {rec['status']}: {rec['error']}")
     mine = set(st.session_state.get("my_jobs", ()))
     queued = sorted((j for j in jobs if j["status"] == "queued"), key=lambda j: (j["id"] not in mine, j["created_at"]))
@@ -147,7 +142,7 @@ def progress_panel(registered_every: float | None) -> None:
         with st.container(border=True):
             elapsed = time.time() - (j["started_at"] or j["created_at"])
             eta = eta_seconds(j)
-            st.markdown(f"**{j['method']}** on {describe_forget(j['forget'] or {})} · run `{j['id']}` · {j['status']}")
+            st.markdown(f"**{run_label(j)}** · run `{j['id']}` · {j['status']}")
             st.progress(min(1.0, j["progress"] or 0.0),
                         text=f"{j['phase'] or 'waiting for a worker'} {j['message'] or ''} · elapsed {elapsed:.0f}s"
                              + (f" · about {eta:.0f}s left in this phase" if eta is not None else ""))
@@ -168,7 +163,7 @@ def progress_panel(registered_every: float | None) -> None:
 
 def submit(request: JobRequest) -> None:
     try:
-        remember([common.executor().submit(request)])
+        common.remember_jobs([common.executor().submit(request)])
     except (MethodError, ValueError) as e:
         st.error(str(e))
 
@@ -239,11 +234,13 @@ else:
                 except (MethodError, ValueError) as e:
                     st.error(str(e))
                 else:
-                    remember(ids)
+                    common.remember_jobs(ids)
                     st.success(f"Queued {len(ids)} jobs; the Results page plots them against {m.sweep.label} as "
                                f"they finish.")
 
-st.subheader("Jobs")
-every = poll_every(common.running_jobs())
+live = common.running_jobs()
+if live or st.session_state.get("last_job"):  # no empty heading
+    st.subheader("Jobs")
+every = poll_every(live)
 st.session_state["_poll_registered"] = time.monotonic()
 st.fragment(progress_panel, run_every=every)(every)

@@ -17,6 +17,7 @@ def isolated_home(tmp_path, monkeypatch):
     """Every test gets its own run store and data folder."""
     monkeypatch.setenv("DEEPCLEAN_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DEEPCLEAN_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("DEEPCLEAN_WARM_WORKER", "0")  # no spare worker per test's server executor (test_jobs tests it)
     return tmp_path
 
 

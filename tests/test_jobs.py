@@ -266,3 +266,50 @@ def test_a_full_disk_gets_the_same_message_from_every_layer(tmp_path, monkeypatc
     with pytest.raises(StoreError, match="no space left for the run store .* DEEPCLEAN_HOME"):
         for _ in range(200):
             store.create("unlearn", method="deepclean", config={"pad": "x" * 4000})
+
+
+# Issue 15, item 8: a warm spare worker takes the next job.
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_a_warm_spare_worker_takes_the_next_job_and_another_warms_up(shipped, monkeypatch):
+    import core.jobs
+
+    monkeypatch.setattr(core.jobs, "SPARE_RESTART_S", 0.0)
+    ex = LocalExecutor(RunStore(), warm=True)
+    try:
+        wait_for(lambda: ex._spare is not None)
+        spare = ex._spare.pid
+        run_id = ex.submit(JobRequest(str(shipped), CLASS0, method="zero_weights", gold="none"))
+        assert ex.wait(run_id, timeout=300) == "done"
+        rec = ex.store.get(run_id)
+        assert rec["owner_pid"] == spare  # the job ran in the process warmed before it was submitted
+        log = (ex.store.home / "logs" / f"{run_id}.log")
+        assert log.is_file()  # the spare's output went to the run's own log
+        wait_for(lambda: ex._spare is not None and ex._spare.pid != spare)  # the next one warms up meanwhile
+        # a spare that dies is replaced, and a job still runs (cold if need be)
+        ex._spare.kill()
+        ex._spare.wait()
+        wait_for(lambda: ex._spare is not None and ex._spare.poll() is None)
+        again = ex.submit(JobRequest(str(shipped), CLASS0, method="zero_weights", gold="none"))
+        assert ex.wait(again, timeout=300) == "done"
+    finally:
+        ex.shutdown(kill=True)
+    assert ex._spare is None
+
+
+def test_a_spare_worker_ends_unused_when_its_server_goes(tmp_path):
+    import subprocess
+    import sys
+
+    from core.jobs import ROOT
+
+    proc = subprocess.Popen([sys.executable, "-m", "core.jobs", "--spare", str(tmp_path)], stdin=subprocess.PIPE,
+                            cwd=ROOT)
+    proc.stdin.close()  # what the server's death does to the pipe
+    assert proc.wait(timeout=120) == 0

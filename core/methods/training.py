@@ -88,7 +88,7 @@ def adam_cosine(model: nn.Module, data: TensorDataset | Callable[[int], TensorDa
                 total += float(value.detach()) * len(y)
                 count += len(y)
                 step += 1
-                progress(phase, step / steps, f"epoch {epoch + 1}/{epochs}")
+                progress(phase, step / steps, f"epoch {epoch + 1}/{epochs}, loss {total / count:.4f}")
             losses.append(total / max(count, 1))
     model.eval()
     return losses
