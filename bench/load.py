@@ -225,9 +225,9 @@ async def open_session(browser, url: str, cls: int):
         await box.fill(str(cls))
         await page.get_by_role("option", name=str(cls), exact=True).click()
         await page.keyboard.press("Escape")
-        await page.get_by_text(f"classes {cls}").first.wait_for()
+        await page.get_by_text(f"digit {cls}").first.wait_for()
     await page.get_by_role("button", name="Use this forget set").click()
-    await page.get_by_text(f"Active forget set: classes {cls}").first.wait_for()
+    await page.get_by_text(f"Active forget set: digit {cls}").first.wait_for()
     await switch(page, "Unlearn")
     await page.get_by_text("weights (").first.wait_for()  # the γ-curve's caption: the page is complete
     return page
