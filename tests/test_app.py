@@ -248,3 +248,13 @@ def test_unlearn_page_with_a_fixed_gamma_and_the_gold_choice(open_app):
     from core.jobs import JobRequest  # the job carries the gold choice to the worker
 
     assert JobRequest(rec["parent_path"], rec["forget"], gold="cached").gold == "cached"
+
+
+def test_results_sentence_for_sample_forgetting_explains_the_recognised_images(open_app, shipped):
+    store = RunStore()
+    r = run_unlearn(shipped, ForgetSpec.random(fraction=0.1, seed=0), "zero_weights", store=store, device="cpu")
+    at = open_app("pages/results.py", result_run=r.run_id)
+    s = story(r)
+    assert "a random 10% of the training images" in s.sentence
+    assert s.sentence in [e.value for e in (*at.success, *at.warning, *at.info)]
+    assert any("a model retrained without them recognises" in c.value for c in at.caption)  # the note, shown
