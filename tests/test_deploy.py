@@ -30,7 +30,7 @@ def test_dockerfile_base_user_health_port_and_copies():
     assert users and users[-1] not in ("root", "0"), "runs as a non-root user"
     assert ops.index("USER") > max(i for i, op in enumerate(ops) if op == "RUN"), "nothing runs as root after USER"
     health = " ".join(arg for op, arg in ins if op == "HEALTHCHECK")
-    assert "/_stcore/health" in health and "8501" in health
+    assert "/healthz" in health and "8501" in health  # our route: it also checks that DEEPCLEAN_HOME is usable
     assert any(op == "EXPOSE" and "8501" in arg for op, arg in ins)
     assert any(op == "VOLUME" and "/data" in arg for op, arg in ins)
     env = " ".join(arg for op, arg in ins if op == "ENV")
@@ -66,3 +66,37 @@ def test_compose_runs_a_scheduler_gpu_workers_and_the_app_on_one_volume():
     app = services["app"]
     assert app["environment"]["DEEPCLEAN_DASK_ADDRESS"].startswith("tcp://scheduler:")
     assert all("deepclean-home:/data" in s.get("volumes", []) for s in [app, *workers])
+
+
+def env_of(ins) -> dict[str, str]:
+    out = {}
+    for op, arg in ins:
+        if op == "ENV":
+            for item in shlex.split(arg):
+                key, _, value = item.partition("=")
+                out[key] = value
+    return out
+
+
+def test_pip_installs_into_a_venv_that_keeps_the_images_torch():
+    """Issue 17, blocker 1: the image's Python refuses `pip install` (PEP 668); a venv with the system
+    site-packages takes our packages and sees the image's torch, which the pin matches."""
+    ins = instructions()
+    runs = " ".join(arg for op, arg in ins if op == "RUN")
+    venv = re.search(r"-m venv (--system-site-packages) (\S+)", runs)
+    assert venv, "a virtual environment that sees the image's site-packages"
+    path = venv.group(2)
+    assert f"{path}/bin/python -m pip install" in runs
+    assert not re.search(r"(?<!/bin/)python3? -m pip install", runs), "nothing pip-installs into the image's Python"
+    env = env_of(ins)
+    assert env["PATH"].startswith(f"{path}/bin:"), "the venv's python is the one every command runs"
+    torch_pin = re.search(r"^torch==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M).group(1)
+    assert re.search(rf"pytorch/pytorch:{re.escape(torch_pin)}-", ins[0][1]), "the base image's torch is the pin"
+    assert "STREAMLIT_CONFIG_DIR" not in env, "not a Streamlit setting: the config is read from the working directory"
+
+
+def test_the_image_puts_core_on_every_processs_path():
+    """Issue 17, blocker 2: `dask worker` does not add the working directory to sys.path."""
+    ins = instructions()
+    workdir = [arg for op, arg in ins if op == "WORKDIR"][-1]
+    assert workdir in env_of(ins).get("PYTHONPATH", "").split(":")
