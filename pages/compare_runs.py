@@ -41,26 +41,26 @@ rows = []
 for label, key in FIGURES:
     va, vb = getattr(ra.unlearned, key), getattr(rb.unlearned, key)
     rows.append({"figure": label, "first": f"{100 * va:.2f}%", "second": f"{100 * vb:.2f}%",
-                 "difference (pts)": f"{100 * (vb - va):+.2f}"})
+                 "difference": f"{100 * (vb - va):+.2f} pts"})
 rows.append({"figure": "time", "first": seconds_text(ra.seconds), "second": seconds_text(rb.seconds),
-             "difference (pts)": f"{rb.seconds / ra.seconds:.2f}× as long" if ra.seconds else "—"})
+             "difference": f"{rb.seconds / ra.seconds:.2f}× as long" if ra.seconds else "—"})
 rows.append({"figure": "weights changed", "first": f"{100 * ra.weights_changed_fraction:.2f}%",
              "second": f"{100 * rb.weights_changed_fraction:.2f}%",
-             "difference (pts)": f"{100 * (rb.weights_changed_fraction - ra.weights_changed_fraction):+.2f}"})
+             "difference": f"{100 * (rb.weights_changed_fraction - ra.weights_changed_fraction):+.2f} pts"})
 for check in ("forgotten", "kept", "private", "fast"):
     mark = {True: "passed", False: "missed", None: "not settled"}
     ca = next((c.passed for c in (ra.verdict or (ra.audit.checks if ra.audit else [])) if c.name == check), "—")
     cb = next((c.passed for c in (rb.verdict or (rb.audit.checks if rb.audit else [])) if c.name == check), "—")
     rows.append({"figure": f"check: {check}", "first": mark.get(ca, "—"), "second": mark.get(cb, "—"),
-                 "difference (pts)": "same" if ca == cb else "differs"})
+                 "difference": "same" if ca == cb else "differs"})
 table = pd.DataFrame(rows).set_index("figure")
-st.table(table.style.apply(lambda col: ["font-weight: bold" if v not in ("same", "+0.00") else "" for v in col],
-                           subset=["difference (pts)"]))
+st.table(table.style.apply(lambda col: ["font-weight: bold" if v not in ("same", "+0.00 pts") else "" for v in col],
+                           subset=["difference"]))
 st.caption("Figures of each run's unlearned model; the difference is the second run minus the first. Checks are "
            "against the retrained model when the run has one, else against unseen data.")
 
 st.subheader("Per-class test accuracy")
-for col, r, name in ((left, ra, "first"), (right, rb, "second")):
+for col, r, name in zip(st.columns(2), (ra, rb), ("first", "second")):
     pc = tables.per_class(r)
     order = list(dict.fromkeys(pc["label"]))
     col.altair_chart(alt.Chart(pc).mark_bar().encode(

@@ -26,8 +26,8 @@ def test_inside_the_model_and_compare_runs_draw_a_finished_run(open_app, shipped
     assert any("most exposed first" in c.value for c in at.caption)
     at = open_app("pages/compare_runs.py")
     table = at.table[0].value
-    assert list(table.columns) == ["first", "second", "difference (pts)"]
-    assert table.loc["check: forgotten", "difference (pts)"] in ("same", "differs")
+    assert list(table.columns) == ["first", "second", "difference"]
+    assert table.loc["check: forgotten", "difference"] in ("same", "differs")
     sentences = [e.value for e in (*at.success, *at.warning, *at.info)]
     assert sum(s.startswith(("Forgot", "Did not", "Forgetting")) for s in sentences) == 2
     assert other.run_id in {at.selectbox(key="compare_a").value, at.selectbox(key="compare_b").value}
