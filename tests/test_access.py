@@ -15,7 +15,7 @@ import pytest
 from core.store import Owner, RunStore
 from live_server import Session, http, navigation, serve, texts
 
-PAGES = ["Model", "Forget set", "Unlearn", "Results", "Runs"]
+PAGES = ["Home", "Model", "Forget set", "Unlearn", "Results", "Inside the model", "Compare runs", "Runs"]
 
 
 def wait_for(cond, timeout=15.0, what=""):
@@ -69,7 +69,7 @@ def test_login_sets_a_signed_httponly_cookie_that_opens_the_app(protected):
     s = Session(url, cookie=session)
     msgs = s.view()
     s.close()
-    assert navigation(msgs) == PAGES and "Test accuracy" in texts(msgs)
+    assert navigation(msgs) == PAGES and "Four steps" in texts(msgs)
     name, value = session.split("=", 1)
     forged = f"{name}={value[:-1]}{'0' if value[-1] != '0' else '1'}"
     assert http(url + "/", headers={"Cookie": forged})[0] == 303
