@@ -25,12 +25,13 @@ def instructions() -> list[tuple[str, str]]:
 def test_dockerfile_base_user_health_port_and_copies():
     ins = instructions()
     ops = [op for op, _ in ins]
-    assert ops[0] == "FROM" and re.search(r"pytorch.*cuda", ins[0][1]), "a CUDA runtime image with PyTorch"
+    base = ins[ops.index("FROM")][1]
+    assert set(ops[:ops.index("FROM")]) <= {"ARG"} and re.search(r"pytorch.*cuda", base), "a CUDA PyTorch image"
     users = [arg for op, arg in ins if op == "USER"]
     assert users and users[-1] not in ("root", "0"), "runs as a non-root user"
     assert ops.index("USER") > max(i for i, op in enumerate(ops) if op == "RUN"), "nothing runs as root after USER"
     health = " ".join(arg for op, arg in ins if op == "HEALTHCHECK")
-    assert "/_stcore/health" in health and "8501" in health
+    assert "/healthz" in health and "8501" in health
     assert any(op == "EXPOSE" and "8501" in arg for op, arg in ins)
     assert any(op == "VOLUME" and "/data" in arg for op, arg in ins)
     env = " ".join(arg for op, arg in ins if op == "ENV")
@@ -43,7 +44,59 @@ def test_dockerfile_base_user_health_port_and_copies():
     cmd = [arg for op, arg in ins if op == "CMD"][-1]
     assert "streamlit" in cmd and "app.py" in cmd
     pins = (ROOT / "requirements.txt").read_text()
-    assert "torch==2.14.1" in pins and "2.14.1" in ins[0][1], "the image's torch is the pinned one"
+    assert "torch==2.14.1" in pins and f"torch=={build_args()['TORCH']}" in constraints()
+
+
+def build_args() -> dict[str, str]:
+    return dict(arg.partition("=")[::2] for op, arg in instructions() if op == "ARG")
+
+
+def env() -> dict[str, str]:
+    """The image's ENV (KEY=VALUE pairs, $PATH-style references left as written)."""
+    out = {}
+    for op, arg in instructions():
+        if op == "ENV":
+            for pair in shlex.split(arg):
+                key, _, value = pair.partition("=")
+                out[key] = value
+    return out
+
+
+def constraints() -> str:
+    return (ROOT / "constraints.txt").read_text()
+
+
+def test_install_goes_into_a_venv_that_keeps_the_images_cuda_torch():
+    """PEP 668: the base image's system Python refuses `pip install`; the project installs into a venv made
+    with --system-site-packages (so the image's torch is visible), and that venv is first on PATH."""
+    runs = " ".join(arg for op, arg in instructions() if op == "RUN")
+    m = re.search(r"-m venv --system-site-packages (\S+)", runs)
+    assert m, "a venv that sees the image's site-packages"
+    venv = m.group(1)
+    assert f"{venv}/bin/python -m pip install" in runs and "-c constraints.txt" in runs
+    assert env()["PATH"].startswith(f"{venv}/bin:")
+    base = [arg for op, arg in instructions() if op == "FROM"][0]
+    args = build_args()
+    resolved = base.replace("${TORCH}", args["TORCH"]).replace("${CUDA}", args["CUDA"]).replace("${BASE_DIGEST}", "")
+    assert resolved == "pytorch/pytorch:2.14.1-cuda13.0-cudnn9-runtime"
+
+
+def test_pip_keeps_an_installed_cuda_torch_of_the_pinned_version(tmp_path):
+    """The pin, resolved by pip itself against an installed `2.14.1+cu130`-style torch: nothing to install
+    (no download). Runs offline (--no-index): a re-download would fail to resolve."""
+    import importlib.metadata
+    import json
+    import subprocess
+    import sys
+
+    installed = importlib.metadata.version("torch")
+    pins = [line for line in constraints().splitlines() if line.startswith(("torch==", "torchvision=="))]
+    assert installed.split("+")[0] == build_args()["TORCH"]
+    report = tmp_path / "report.json"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--quiet",
+                    "--disable-pip-version-check", "--report", str(report), *pins],
+                   check=True, capture_output=True, timeout=120)
+    assert json.loads(report.read_text())["install"] == [], "pip would re-install torch"
 
 
 def test_production_settings_are_valid_streamlit_options():
@@ -66,3 +119,26 @@ def test_compose_runs_a_scheduler_gpu_workers_and_the_app_on_one_volume():
     app = services["app"]
     assert app["environment"]["DEEPCLEAN_DASK_ADDRESS"].startswith("tcp://scheduler:")
     assert all("deepclean-home:/data" in s.get("volumes", []) for s in [app, *workers])
+
+
+def test_compose_exposes_only_the_app_and_checks_each_service_its_own_way():
+    c = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = c["services"]
+    published = {n: s["ports"] for n, s in services.items() if s.get("ports")}
+    assert published == {"app": ["8501:8501"]}, "the scheduler and its dashboard stay on the internal network"
+    assert "/health" in " ".join(services["scheduler"]["healthcheck"]["test"])
+    assert services["app"]["depends_on"]["scheduler"]["condition"] == "service_healthy"
+    assert "deploy" not in services["app"], "the app needs no GPU: jobs run on the workers"
+    for name, s in services.items():
+        assert s.get("pull_policy") == "build", name
+        if name.startswith("worker"):
+            cmd = s["command"]
+            assert cmd[cmd.index("--nthreads") + 1] == "1"
+            assert "CUDA_VISIBLE_DEVICES" not in (s.get("environment") or {}), \
+                "each container sees its reserved GPU as index 0"
+
+
+def test_no_streamlit_config_dir_setting_and_a_dockerignore():
+    assert "STREAMLIT_CONFIG_DIR" not in env(), "not a Streamlit setting; .streamlit/ in WORKDIR is what loads"
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".venv" in ignored and ".git" in ignored
