@@ -17,6 +17,39 @@ from .jobs import JobRequest, check, create_record, execute, wait_until_finished
 from .store import RunStore
 
 
+def cuda_names() -> list[str]:
+    """The CUDA device names this process sees (run on a worker through the scheduler)."""
+    import torch
+
+    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+
+def describe_devices(workers: dict[str, dict], names: dict[str, list[str]]) -> tuple[bool, str]:
+    """(any GPU worker?, a label) from the scheduler's worker table and each GPU worker's CUDA names."""
+    if not workers:
+        return False, "no Dask worker connected yet"
+    gpus = [a for a, w in workers.items() if (w.get("resources") or {}).get("GPU", 0) > 0]
+    if not gpus:
+        return False, f"CPU ({len(workers)} Dask worker{'s' * (len(workers) != 1)}, none with a GPU)"
+    seen = [n for a in gpus for n in (names.get(a) or ["GPU (name unknown)"])[:1]]
+    kinds = sorted(set(seen))
+    return True, f"{len(gpus)} GPU worker{'s' * (len(gpus) != 1)}: " + ", ".join(
+        f"{k} ×{seen.count(k)}" if seen.count(k) > 1 else k for k in kinds)
+
+
+def execute_on_worker(home: str, run_id: str, request: dict[str, Any]) -> str:
+    """`core.jobs.execute` on a worker, after checking the worker sees the shared DEEPCLEAN_HOME: a worker
+    without it fails the job with that reason (instead of "no run X" or a fresh, empty store)."""
+    import socket
+    from pathlib import Path
+
+    if not (Path(home) / "runs.sqlite").is_file():
+        raise RuntimeError(f"Dask worker on {socket.gethostname()} does not see the shared DEEPCLEAN_HOME {home} "
+                           "(no run store there): mount the same volume or path at the same place on every "
+                           "worker and the app")
+    return execute(home, run_id, request)
+
+
 def resources_for(request: JobRequest) -> dict[str, int] | None:
     """Dask worker resources a job needs: one GPU for a CUDA job, none for a CPU job."""
     return {"GPU": 1} if request.device.startswith("cuda") else None
@@ -34,11 +67,12 @@ class DaskExecutor:
         self.poll_s = poll_s
         self._lock = threading.Lock()
         self._futures: dict[str, Any] = {}
+        self._names: dict[str, list[str]] = {}
 
     def submit(self, request: JobRequest) -> str:
         check(request)
         run_id = create_record(self.store, request)
-        fut = self.client.submit(execute, str(self.store.home), run_id, asdict(request), key=f"deepclean-{run_id}",
+        fut = self.client.submit(execute_on_worker, str(self.store.home), run_id, asdict(request), key=f"deepclean-{run_id}",
                                  resources=resources_for(request), pure=False, retries=0)
         with self._lock:
             self._futures[run_id] = fut
@@ -63,6 +97,20 @@ class DaskExecutor:
             except Exception as e:  # noqa: BLE001 - whatever the cluster reports, the run must not hang
                 err = e
             self.store.fail(run_id, f"the Dask task ended without finishing the job: {type(err).__name__}: {err}")
+
+    def devices(self) -> tuple[bool, str]:
+        """The workers' devices, not this process's: (any worker with a GPU resource?, a label naming the
+        workers' CUDA devices). The app container needs no GPU of its own."""
+        workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        gpus = [a for a, w in workers.items() if (w.get("resources") or {}).get("GPU", 0) > 0]
+        missing = [a for a in gpus if a not in self._names]
+        if missing:
+            try:
+                got = self.client.run(cuda_names, workers=missing, on_error="return")
+            except Exception:  # noqa: BLE001 - a worker leaving mid-question costs only its name
+                got = {}
+            self._names.update({a: v for a, v in got.items() if isinstance(v, list)})
+        return describe_devices(workers, self._names)
 
     def cancel(self, run_id: str) -> str:
         status = self.store.request_cancel(run_id)

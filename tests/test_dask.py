@@ -78,3 +78,35 @@ def test_gpu_jobs_ask_for_a_gpu_and_the_address_selects_dask(shipped, monkeypatc
         assert isinstance(ex, DaskExecutor)
     finally:
         ex.shutdown()
+
+
+def test_devices_offered_are_the_workers_not_the_apps(monkeypatch):
+    """The app container has no GPU; a worker with the GPU resource makes GPU jobs possible (issue 17.3)."""
+    import torch
+    from distributed import Client, LocalCluster
+
+    from core.dask_executor import DaskExecutor, describe_devices
+    from core.executors import offered_devices
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the app's own process: no GPU
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                      resources={"GPU": 1}) as c, Client(c) as client:
+        gpu, label = offered_devices(DaskExecutor(store=RunStore(), client=client))
+    assert gpu and label.startswith("1 GPU worker")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as c, \
+            Client(c) as client:
+        assert offered_devices(DaskExecutor(store=RunStore(), client=client)) == \
+            (False, "CPU (1 Dask worker, none with a GPU)")
+    two = {"tcp://a:1": {"resources": {"GPU": 1}}, "tcp://b:1": {"resources": {"GPU": 1.0}}, "tcp://c:1": {}}
+    names = {"tcp://a:1": ["NVIDIA H100 80GB HBM3"], "tcp://b:1": ["NVIDIA H100 80GB HBM3"]}
+    assert describe_devices(two, names) == (True, "2 GPU workers: NVIDIA H100 80GB HBM3 ×2")
+    assert describe_devices({}, {}) == (False, "no Dask worker connected yet")
+
+
+def test_a_worker_without_the_shared_home_fails_the_job_with_that_reason(tmp_path, cluster):
+    from core.dask_executor import execute_on_worker
+
+    _, client = cluster
+    fut = client.submit(execute_on_worker, str(tmp_path / "not-mounted"), "r1", {}, pure=False)
+    with pytest.raises(RuntimeError, match="does not see the shared DEEPCLEAN_HOME"):
+        fut.result(timeout=60)
