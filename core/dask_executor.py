@@ -9,12 +9,17 @@ failed with the reason (the scheduler's reschedule finds the run already started
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import asdict
 from typing import Any
 
 from .jobs import JobRequest, check, create_record, execute, wait_until_finished
 from .store import RunStore
+
+
+class ClusterUnreachable(RuntimeError):
+    """The Dask scheduler at DEEPCLEAN_DASK_ADDRESS did not answer (the app says so and tries again later)."""
 
 
 def cuda_names() -> list[str]:
@@ -62,7 +67,16 @@ class DaskExecutor:
                  poll_s: float = 0.2) -> None:
         from distributed import Client
 
-        self.client = client if client is not None else Client(address, timeout="20s")
+        if client is None:
+            timeout = os.environ.get("DEEPCLEAN_DASK_TIMEOUT", "10s")
+            try:
+                client = Client(address, timeout=timeout)
+            except (OSError, TimeoutError) as e:
+                raise ClusterUnreachable(
+                    f"the Dask scheduler at {address} did not answer within {timeout} ({type(e).__name__}); "
+                    "jobs cannot start until it does. Check that the scheduler is running and "
+                    "DEEPCLEAN_DASK_ADDRESS is right; this page tries again on reload") from e
+        self.client = client
         self.store = store or RunStore()
         self.poll_s = poll_s
         self._lock = threading.Lock()

@@ -110,3 +110,19 @@ def test_a_worker_without_the_shared_home_fails_the_job_with_that_reason(tmp_pat
     fut = client.submit(execute_on_worker, str(tmp_path / "not-mounted"), "r1", {}, pure=False)
     with pytest.raises(RuntimeError, match="does not see the shared DEEPCLEAN_HOME"):
         fut.result(timeout=60)
+
+
+def test_an_unreachable_scheduler_is_a_clear_message_and_the_next_call_tries_again(monkeypatch):
+    import socket
+
+    from core.dask_executor import ClusterUnreachable
+    from core.executors import server_executor
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("DEEPCLEAN_DASK_ADDRESS", f"tcp://127.0.0.1:{port}")
+    monkeypatch.setenv("DEEPCLEAN_DASK_TIMEOUT", "1s")
+    for _ in range(2):  # not cached as a failure: every call asks again
+        with pytest.raises(ClusterUnreachable, match=f"scheduler at tcp://127.0.0.1:{port} did not answer"):
+            server_executor()
