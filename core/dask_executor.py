@@ -82,12 +82,16 @@ class DaskExecutor:
         self._lock = threading.Lock()
         self._futures: dict[str, Any] = {}
         self._names: dict[str, list[str]] = {}
+        self._cancelled: set[str] = set()
 
     def submit(self, request: JobRequest) -> str:
+        from distributed import fire_and_forget
+
         check(request)
         run_id = create_record(self.store, request)
         fut = self.client.submit(execute_on_worker, str(self.store.home), run_id, asdict(request), key=f"deepclean-{run_id}",
                                  resources=resources_for(request), pure=False, retries=0)
+        fire_and_forget(fut)  # the scheduler keeps the task if this app restarts (its client disconnects)
         with self._lock:
             self._futures[run_id] = fut
         fut.add_done_callback(lambda f, rid=run_id: self._done(rid, f))
@@ -104,6 +108,8 @@ class DaskExecutor:
         if rec["status"] not in ("queued", "running"):
             return
         if fut.status == "cancelled":
+            if run_id not in self._cancelled:
+                return  # this client closed (app restart): the scheduler still owns the task
             self.store.fail(run_id, "cancelled before it started", status="cancelled")
         else:
             try:
@@ -131,6 +137,7 @@ class DaskExecutor:
         with self._lock:
             fut = self._futures.get(run_id)
         if fut is not None and status == "cancelled":
+            self._cancelled.add(run_id)
             fut.cancel()  # not started yet: take it off the cluster's queue too
         return status
 

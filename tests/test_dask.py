@@ -126,3 +126,18 @@ def test_an_unreachable_scheduler_is_a_clear_message_and_the_next_call_tries_aga
     for _ in range(2):  # not cached as a failure: every call asks again
         with pytest.raises(ClusterUnreachable, match=f"scheduler at tcp://127.0.0.1:{port} did not answer"):
             server_executor()
+
+
+def test_a_submitted_job_survives_the_app_client_going_away(shipped):
+    """An app restart closes its Dask client; the scheduler still runs the job (fire_and_forget)."""
+    from distributed import Client, LocalCluster
+
+    from core.dask_executor import DaskExecutor
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as c:
+        app = Client(c)
+        store = RunStore()
+        run = DaskExecutor(store=store, client=app).submit(JobRequest(str(shipped), CLASS0, method="ssd"))
+        app.close()  # the app goes away right after submitting
+        assert wait_status(store, run, ("done", "failed", "cancelled"), timeout=90)["status"] == "done"
