@@ -91,6 +91,9 @@ class DaskExecutor:
         run_id = create_record(self.store, request)
         fut = self.client.submit(execute_on_worker, str(self.store.home), run_id, asdict(request), key=f"deepclean-{run_id}",
                                  resources=resources_for(request), pure=False, retries=0)
+        waiting = self._why_waiting(request)
+        if waiting:
+            self.store.update(run_id, message=waiting)
         fire_and_forget(fut)  # the scheduler keeps the task if this app restarts (its client disconnects)
         with self._lock:
             self._futures[run_id] = fut
@@ -117,6 +120,19 @@ class DaskExecutor:
             except Exception as e:  # noqa: BLE001 - whatever the cluster reports, the run must not hang
                 err = e
             self.store.fail(run_id, f"the Dask task ended without finishing the job: {type(err).__name__}: {err}")
+
+    def _why_waiting(self, request: JobRequest) -> str | None:
+        """What a queued job waits for when no worker can take it (shown as its message until it starts)."""
+        try:
+            workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        except Exception:  # noqa: BLE001 - only a hint
+            return None
+        if not workers:
+            return "waiting: no Dask worker is connected to the scheduler (start one with `dask worker ...`)"
+        need = resources_for(request)
+        if need and not any((w.get("resources") or {}).get("GPU", 0) > 0 for w in workers.values()):
+            return "waiting: no connected Dask worker has a GPU (start one with --resources GPU=1)"
+        return None
 
     def devices(self) -> tuple[bool, str]:
         """The workers' devices, not this process's: (any worker with a GPU resource?, a label naming the

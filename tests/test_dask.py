@@ -141,3 +141,18 @@ def test_a_submitted_job_survives_the_app_client_going_away(shipped):
         run = DaskExecutor(store=store, client=app).submit(JobRequest(str(shipped), CLASS0, method="ssd"))
         app.close()  # the app goes away right after submitting
         assert wait_status(store, run, ("done", "failed", "cancelled"), timeout=90)["status"] == "done"
+
+
+def test_a_job_with_no_worker_connected_says_so_while_it_waits(shipped):
+    from distributed import Client, LocalCluster
+
+    from core.dask_executor import DaskExecutor
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as c, Client(c) as client:
+        ex = DaskExecutor(store=RunStore(), client=client)
+        run = ex.submit(JobRequest(str(shipped), CLASS0, method="ssd"))
+        rec = ex.store.get(run)
+        assert rec["status"] == "queued" and "no Dask worker is connected" in rec["message"]
+        gpu = ex.submit(JobRequest(str(shipped), CLASS0, method="ssd", device="cuda"))
+        assert "no Dask worker is connected" in ex.store.get(gpu)["message"]
+        ex.cancel(run), ex.cancel(gpu)
