@@ -127,6 +127,10 @@ def test_compose_exposes_only_the_app_and_checks_each_service_its_own_way():
     published = {n: s["ports"] for n, s in services.items() if s.get("ports")}
     assert published == {"app": ["8501:8501"]}, "the scheduler and its dashboard stay on the internal network"
     assert "/health" in " ".join(services["scheduler"]["healthcheck"]["test"])
+    for name, s in services.items():
+        if name.startswith("worker"):
+            port = s["command"][s["command"].index("--dashboard-address") + 1].lstrip(":")
+            assert f"127.0.0.1:{port}/health" in " ".join(s["healthcheck"]["test"]), "the worker's own /health"
     assert services["app"]["depends_on"]["scheduler"]["condition"] == "service_healthy"
     assert "deploy" not in services["app"], "the app needs no GPU: jobs run on the workers"
     for name, s in services.items():
