@@ -22,6 +22,11 @@ def dashboard() -> None:
     except StoreError as e:
         st.error(f"The run store cannot be used: {e}")
         st.stop()
+    except RuntimeError as e:  # core.dask_executor.ClusterUnreachable: say so, keep serving, retry on reload
+        if type(e).__name__ != "ClusterUnreachable":
+            raise
+        st.error(f"The job cluster is not reachable: {e}")
+        st.stop()
     page = st.navigation([
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("pages/model.py", title="Model", icon=":material/inventory_2:"),

@@ -9,12 +9,50 @@ failed with the reason (the scheduler's reschedule finds the run already started
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import asdict
 from typing import Any
 
 from .jobs import JobRequest, check, create_record, execute, wait_until_finished
 from .store import RunStore
+
+
+class ClusterUnreachable(RuntimeError):
+    """The Dask scheduler at DEEPCLEAN_DASK_ADDRESS did not answer (the app says so and tries again later)."""
+
+
+def cuda_names() -> list[str]:
+    """The CUDA device names this process sees (run on a worker through the scheduler)."""
+    import torch
+
+    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+
+def describe_devices(workers: dict[str, dict], names: dict[str, list[str]]) -> tuple[bool, str]:
+    """(any GPU worker?, a label) from the scheduler's worker table and each GPU worker's CUDA names."""
+    if not workers:
+        return False, "no Dask worker connected yet"
+    gpus = [a for a, w in workers.items() if (w.get("resources") or {}).get("GPU", 0) > 0]
+    if not gpus:
+        return False, f"CPU ({len(workers)} Dask worker{'s' * (len(workers) != 1)}, none with a GPU)"
+    seen = [n for a in gpus for n in (names.get(a) or ["GPU (name unknown)"])[:1]]
+    kinds = sorted(set(seen))
+    return True, f"{len(gpus)} GPU worker{'s' * (len(gpus) != 1)}: " + ", ".join(
+        f"{k} ×{seen.count(k)}" if seen.count(k) > 1 else k for k in kinds)
+
+
+def execute_on_worker(home: str, run_id: str, request: dict[str, Any]) -> str:
+    """`core.jobs.execute` on a worker, after checking the worker sees the shared DEEPCLEAN_HOME: a worker
+    without it fails the job with that reason (instead of "no run X" or a fresh, empty store)."""
+    import socket
+    from pathlib import Path
+
+    if not (Path(home) / "runs.sqlite").is_file():
+        raise RuntimeError(f"Dask worker on {socket.gethostname()} does not see the shared DEEPCLEAN_HOME {home} "
+                           "(no run store there): mount the same volume or path at the same place on every "
+                           "worker and the app")
+    return execute(home, run_id, request)
 
 
 def resources_for(request: JobRequest) -> dict[str, int] | None:
@@ -29,17 +67,34 @@ class DaskExecutor:
                  poll_s: float = 0.2) -> None:
         from distributed import Client
 
-        self.client = client if client is not None else Client(address, timeout="20s")
+        if client is None:
+            timeout = os.environ.get("DEEPCLEAN_DASK_TIMEOUT", "10s")
+            try:
+                client = Client(address, timeout=timeout)
+            except (OSError, TimeoutError) as e:
+                raise ClusterUnreachable(
+                    f"the Dask scheduler at {address} did not answer within {timeout} ({type(e).__name__}); "
+                    "jobs cannot start until it does. Check that the scheduler is running and "
+                    "DEEPCLEAN_DASK_ADDRESS is right; this page tries again on reload") from e
+        self.client = client
         self.store = store or RunStore()
         self.poll_s = poll_s
         self._lock = threading.Lock()
         self._futures: dict[str, Any] = {}
+        self._names: dict[str, list[str]] = {}
+        self._cancelled: set[str] = set()
 
     def submit(self, request: JobRequest) -> str:
+        from distributed import fire_and_forget
+
         check(request)
         run_id = create_record(self.store, request)
-        fut = self.client.submit(execute, str(self.store.home), run_id, asdict(request), key=f"deepclean-{run_id}",
+        fut = self.client.submit(execute_on_worker, str(self.store.home), run_id, asdict(request), key=f"deepclean-{run_id}",
                                  resources=resources_for(request), pure=False, retries=0)
+        waiting = self._why_waiting(request)
+        if waiting:
+            self.store.update(run_id, message=waiting)
+        fire_and_forget(fut)  # the scheduler keeps the task if this app restarts (its client disconnects)
         with self._lock:
             self._futures[run_id] = fut
         fut.add_done_callback(lambda f, rid=run_id: self._done(rid, f))
@@ -56,6 +111,8 @@ class DaskExecutor:
         if rec["status"] not in ("queued", "running"):
             return
         if fut.status == "cancelled":
+            if run_id not in self._cancelled:
+                return  # this client closed (app restart): the scheduler still owns the task
             self.store.fail(run_id, "cancelled before it started", status="cancelled")
         else:
             try:
@@ -64,11 +121,39 @@ class DaskExecutor:
                 err = e
             self.store.fail(run_id, f"the Dask task ended without finishing the job: {type(err).__name__}: {err}")
 
+    def _why_waiting(self, request: JobRequest) -> str | None:
+        """What a queued job waits for when no worker can take it (shown as its message until it starts)."""
+        try:
+            workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        except Exception:  # noqa: BLE001 - only a hint
+            return None
+        if not workers:
+            return "waiting: no Dask worker is connected to the scheduler (start one with `dask worker ...`)"
+        need = resources_for(request)
+        if need and not any((w.get("resources") or {}).get("GPU", 0) > 0 for w in workers.values()):
+            return "waiting: no connected Dask worker has a GPU (start one with --resources GPU=1)"
+        return None
+
+    def devices(self) -> tuple[bool, str]:
+        """The workers' devices, not this process's: (any worker with a GPU resource?, a label naming the
+        workers' CUDA devices). The app container needs no GPU of its own."""
+        workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        gpus = [a for a, w in workers.items() if (w.get("resources") or {}).get("GPU", 0) > 0]
+        missing = [a for a in gpus if a not in self._names]
+        if missing:
+            try:
+                got = self.client.run(cuda_names, workers=missing, on_error="return")
+            except Exception:  # noqa: BLE001 - a worker leaving mid-question costs only its name
+                got = {}
+            self._names.update({a: v for a, v in got.items() if isinstance(v, list)})
+        return describe_devices(workers, self._names)
+
     def cancel(self, run_id: str) -> str:
         status = self.store.request_cancel(run_id)
         with self._lock:
             fut = self._futures.get(run_id)
         if fut is not None and status == "cancelled":
+            self._cancelled.add(run_id)
             fut.cancel()  # not started yet: take it off the cluster's queue too
         return status
 

@@ -36,6 +36,19 @@ def server_local_executor(store: RunStore) -> Executor:
                          warm=os.environ.get("DEEPCLEAN_WARM_WORKER", "1") != "0")
 
 
+def offered_devices(executor: Executor | None = None) -> tuple[bool, str]:
+    """(can jobs run on a GPU?, a label for it): the Dask workers' devices when `executor` is a Dask one
+    (asked from the scheduler), else this machine's."""
+    devices = getattr(executor, "devices", None)
+    if devices is not None:
+        return devices()
+    import torch
+
+    from .runtime import device_label
+
+    return torch.cuda.is_available(), device_label()
+
+
 def server_executor() -> Executor:
     """This server's executor for DEEPCLEAN_HOME, created once per process and home; creating it recovers
     the runs a previous server left (see `Executor.recover`). Raises StoreError for an unusable home (and

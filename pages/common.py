@@ -12,7 +12,7 @@ from core.cards import dataset_of
 from core.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 from core.data import Dataset, class_noun
 from core.display import run_label
-from core.executors import server_executor
+from core.executors import offered_devices, server_executor
 from core.forget import ForgetSpec, resolve
 from core.jobs import Executor
 from core.queries import live_runs
@@ -107,6 +107,14 @@ def forget_sets(spec: ForgetSpec, ds: Dataset):
     return resolve(spec, ds.y_train.numpy(), ds.num_classes)
 
 
+def devices() -> tuple[bool, str]:
+    """(GPU available to jobs?, label): the Dask workers' when the executor is a cluster, else this server's."""
+    try:
+        return offered_devices(executor())
+    except Exception as e:  # noqa: BLE001 - an unreachable scheduler must not take the page down
+        return False, f"{device_label()} (cluster not reachable: {e})"
+
+
 def running_jobs() -> list[dict]:
     """Every queued or running job in the store (this server's and any other process's)."""
     return live_runs(store())
@@ -131,7 +139,7 @@ def sidebar_jobs(registered_live: bool) -> None:
 
 def sidebar(mode: str = "open") -> None:
     with st.sidebar:
-        st.markdown(f"**Device:** {device_label()}")
+        st.markdown(f"**Device:** {devices()[1]}")
         try:
             st.markdown(f"**Model:** `{display_name(active_checkpoint())}`")
         except (CheckpointError, OSError) as e:  # a broken selection must not take the app down

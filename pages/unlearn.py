@@ -8,7 +8,6 @@ import time
 import altair as alt
 import pandas as pd
 import streamlit as st
-import torch
 
 from core import config as cfgmod
 from core.checkpoint import CheckpointError
@@ -215,9 +214,9 @@ else:
             except cfgmod.ConfigError as e:
                 problem = str(e)
     gold = gold_widget(path, spec)
-    gpu = torch.cuda.is_available()
+    gpu, where = common.devices()  # the Dask workers' GPUs when jobs go to a cluster, else this server's
     device = st.radio("Run on", ["GPU", "CPU"] if gpu else ["CPU", "GPU"], horizontal=True, disabled=not gpu,
-                      help=None if gpu else "No GPU on this server", key="device")
+                      help=where if gpu else f"No GPU to run on: {where}", key="device")
     device = "cuda" if device == "GPU" else "cpu"
     if problem:
         st.error(problem)

@@ -1,8 +1,7 @@
-"""Issue 17, blocker 2: Dask's scheduler and worker started as the compose file starts them (`dask scheduler`,
-`dask worker`, as separate processes from another directory, with the image's environment) run a job."""
+"""Dask as the image starts it: `dask scheduler` and `dask worker` console scripts in their own processes,
+from a directory that is not the repository, with the image's PYTHONPATH (issue 17, blocker 2)."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,58 +11,58 @@ import pytest
 
 from core.jobs import JobRequest
 from core.store import RunStore
-from test_deploy import env_of, instructions
+from test_deploy import ROOT, env as image_env
 from test_jobs import CLASS0
 
-pytest.importorskip("distributed")
-ROOT = Path(__file__).resolve().parents[1]
-DASK = str(Path(sys.executable).with_name("dask"))
+distributed = pytest.importorskip("distributed")
+DASK = Path(sys.executable).with_name("dask")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def image_pythonpath() -> str:
+    """The Dockerfile's PYTHONPATH with the image's /app mapped onto this checkout (empty when unset)."""
+    value = image_env().get("PYTHONPATH", "")
+    return os.pathsep.join(str(ROOT) if p == "/app" else p for p in value.split(":") if p)
 
 
-def image_env() -> dict[str, str]:
-    """This machine's environment with the image's PYTHONPATH, its WORKDIR mapped to the repository."""
-    ins = instructions()
-    workdir = [arg for op, arg in ins if op == "WORKDIR"][-1]
-    image_path = env_of(ins).get("PYTHONPATH", "")
-    mapped = [str(ROOT) if p == workdir else p for p in image_path.split(":") if p]
+@pytest.fixture
+def processes(tmp_path):
+    """A scheduler and one worker, started as the compose file starts them, in tmp_path; stopped after."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    if mapped:
-        env["PYTHONPATH"] = os.pathsep.join(mapped)
-    return env
-
-
-def test_a_job_runs_on_a_scheduler_and_worker_started_as_separate_processes(shipped, tmp_path):
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    env = image_env()
-    procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--dashboard-address", ":0"], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    env.update(PYTHONPATH=image_pythonpath(), DASK_DISTRIBUTED__WORKER__DAEMON="False")
+    sched_file = tmp_path / "scheduler.json"
+    started = []
     try:
-        time.sleep(3)
-        procs.append(subprocess.Popen([DASK, "worker", address, "--nworkers", "1", "--nthreads", "1",
-                                       "--no-dashboard", "--name", "w0"], cwd=tmp_path, env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        from core.dask_executor import DaskExecutor
-
-        ex = DaskExecutor(address, RunStore())
-        deadline = time.monotonic() + 60
-        while not ex.client.scheduler_info().get("workers") and time.monotonic() < deadline:
-            time.sleep(0.5)
-        run_id = ex.submit(JobRequest(str(shipped), CLASS0, method="zero_weights", gold="none"))
-        status = ex.wait(run_id, timeout=300)
-        assert status == "done", ex.store.get(run_id)["error"]
-        ex.client.close()
+        started.append(subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                         "--no-dashboard", "--scheduler-file", str(sched_file)],
+                                        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        started.append(subprocess.Popen([str(DASK), "worker", "--scheduler-file", str(sched_file), "--nworkers", "1",
+                                         "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1", "--name", "w0"],
+                                        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for _ in range(300):
+            if sched_file.exists():
+                break
+            time.sleep(0.1)
+        yield sched_file
     finally:
-        for p in reversed(procs):
+        for p in reversed(started):
             p.terminate()
+        for p in reversed(started):
             try:
-                p.wait(15)
+                p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def test_a_job_runs_on_workers_started_by_the_dask_console_script(shipped, processes):
+    from distributed import Client
+
+    from core.dask_executor import DaskExecutor
+
+    with Client(scheduler_file=str(processes), timeout="30s") as client:
+        client.wait_for_workers(1, timeout=30)
+        ex = DaskExecutor(store=RunStore(), client=client)
+        run = ex.submit(JobRequest(str(shipped), CLASS0, method="ssd"))
+        status = ex.wait(run, timeout=50)
+        rec = ex.store.get(run)
+        assert status == "done", rec.get("error")
+        assert rec["worker_pid"] not in (None, os.getpid())

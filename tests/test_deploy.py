@@ -25,12 +25,13 @@ def instructions() -> list[tuple[str, str]]:
 def test_dockerfile_base_user_health_port_and_copies():
     ins = instructions()
     ops = [op for op, _ in ins]
-    assert ops[0] == "FROM" and re.search(r"pytorch.*cuda", ins[0][1]), "a CUDA runtime image with PyTorch"
+    base = ins[ops.index("FROM")][1]
+    assert set(ops[:ops.index("FROM")]) <= {"ARG"} and re.search(r"pytorch.*cuda", base), "a CUDA PyTorch image"
     users = [arg for op, arg in ins if op == "USER"]
     assert users and users[-1] not in ("root", "0"), "runs as a non-root user"
     assert ops.index("USER") > max(i for i, op in enumerate(ops) if op == "RUN"), "nothing runs as root after USER"
     health = " ".join(arg for op, arg in ins if op == "HEALTHCHECK")
-    assert "/healthz" in health and "8501" in health  # our route: it also checks that DEEPCLEAN_HOME is usable
+    assert "/healthz" in health and "8501" in health
     assert any(op == "EXPOSE" and "8501" in arg for op, arg in ins)
     assert any(op == "VOLUME" and "/data" in arg for op, arg in ins)
     env = " ".join(arg for op, arg in ins if op == "ENV")
@@ -43,7 +44,59 @@ def test_dockerfile_base_user_health_port_and_copies():
     cmd = [arg for op, arg in ins if op == "CMD"][-1]
     assert "streamlit" in cmd and "app.py" in cmd
     pins = (ROOT / "requirements.txt").read_text()
-    assert "torch==2.14.1" in pins and "2.14.1" in ins[0][1], "the image's torch is the pinned one"
+    assert "torch==2.14.1" in pins and f"torch=={build_args()['TORCH']}" in constraints()
+
+
+def build_args() -> dict[str, str]:
+    return dict(arg.partition("=")[::2] for op, arg in instructions() if op == "ARG")
+
+
+def env() -> dict[str, str]:
+    """The image's ENV (KEY=VALUE pairs, $PATH-style references left as written)."""
+    out = {}
+    for op, arg in instructions():
+        if op == "ENV":
+            for pair in shlex.split(arg):
+                key, _, value = pair.partition("=")
+                out[key] = value
+    return out
+
+
+def constraints() -> str:
+    return (ROOT / "constraints.txt").read_text()
+
+
+def test_install_goes_into_a_venv_that_keeps_the_images_cuda_torch():
+    """PEP 668: the base image's system Python refuses `pip install`; the project installs into a venv made
+    with --system-site-packages (so the image's torch is visible), and that venv is first on PATH."""
+    runs = " ".join(arg for op, arg in instructions() if op == "RUN")
+    m = re.search(r"-m venv --system-site-packages (\S+)", runs)
+    assert m, "a venv that sees the image's site-packages"
+    venv = m.group(1)
+    assert f"{venv}/bin/python -m pip install" in runs and "-c constraints.txt" in runs
+    assert env()["PATH"].startswith(f"{venv}/bin:")
+    base = [arg for op, arg in instructions() if op == "FROM"][0]
+    args = build_args()
+    resolved = base.replace("${TORCH}", args["TORCH"]).replace("${CUDA}", args["CUDA"]).replace("${BASE_DIGEST}", "")
+    assert resolved == "pytorch/pytorch:2.14.1-cuda13.0-cudnn9-runtime"
+
+
+def test_pip_keeps_an_installed_cuda_torch_of_the_pinned_version(tmp_path):
+    """The pin, resolved by pip itself against an installed `2.14.1+cu130`-style torch: nothing to install
+    (no download). Runs offline (--no-index): a re-download would fail to resolve."""
+    import importlib.metadata
+    import json
+    import subprocess
+    import sys
+
+    installed = importlib.metadata.version("torch")
+    pins = [line for line in constraints().splitlines() if line.startswith(("torch==", "torchvision=="))]
+    assert installed.split("+")[0] == build_args()["TORCH"]
+    report = tmp_path / "report.json"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--quiet",
+                    "--disable-pip-version-check", "--report", str(report), *pins],
+                   check=True, capture_output=True, timeout=120)
+    assert json.loads(report.read_text())["install"] == [], "pip would re-install torch"
 
 
 def test_production_settings_are_valid_streamlit_options():
@@ -68,35 +121,28 @@ def test_compose_runs_a_scheduler_gpu_workers_and_the_app_on_one_volume():
     assert all("deepclean-home:/data" in s.get("volumes", []) for s in [app, *workers])
 
 
-def env_of(ins) -> dict[str, str]:
-    out = {}
-    for op, arg in ins:
-        if op == "ENV":
-            for item in shlex.split(arg):
-                key, _, value = item.partition("=")
-                out[key] = value
-    return out
+def test_compose_exposes_only_the_app_and_checks_each_service_its_own_way():
+    c = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = c["services"]
+    published = {n: s["ports"] for n, s in services.items() if s.get("ports")}
+    assert published == {"app": ["8501:8501"]}, "the scheduler and its dashboard stay on the internal network"
+    assert "/health" in " ".join(services["scheduler"]["healthcheck"]["test"])
+    for name, s in services.items():
+        if name.startswith("worker"):
+            port = s["command"][s["command"].index("--dashboard-address") + 1].lstrip(":")
+            assert f"127.0.0.1:{port}/health" in " ".join(s["healthcheck"]["test"]), "the worker's own /health"
+    assert services["app"]["depends_on"]["scheduler"]["condition"] == "service_healthy"
+    assert "deploy" not in services["app"], "the app needs no GPU: jobs run on the workers"
+    for name, s in services.items():
+        assert s.get("pull_policy") == "build", name
+        if name.startswith("worker"):
+            cmd = s["command"]
+            assert cmd[cmd.index("--nthreads") + 1] == "1"
+            assert "CUDA_VISIBLE_DEVICES" not in (s.get("environment") or {}), \
+                "each container sees its reserved GPU as index 0"
 
 
-def test_pip_installs_into_a_venv_that_keeps_the_images_torch():
-    """Issue 17, blocker 1: the image's Python refuses `pip install` (PEP 668); a venv with the system
-    site-packages takes our packages and sees the image's torch, which the pin matches."""
-    ins = instructions()
-    runs = " ".join(arg for op, arg in ins if op == "RUN")
-    venv = re.search(r"-m venv (--system-site-packages) (\S+)", runs)
-    assert venv, "a virtual environment that sees the image's site-packages"
-    path = venv.group(2)
-    assert f"{path}/bin/python -m pip install" in runs
-    assert not re.search(r"(?<!/bin/)python3? -m pip install", runs), "nothing pip-installs into the image's Python"
-    env = env_of(ins)
-    assert env["PATH"].startswith(f"{path}/bin:"), "the venv's python is the one every command runs"
-    torch_pin = re.search(r"^torch==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M).group(1)
-    assert re.search(rf"pytorch/pytorch:{re.escape(torch_pin)}-", ins[0][1]), "the base image's torch is the pin"
-    assert "STREAMLIT_CONFIG_DIR" not in env, "not a Streamlit setting: the config is read from the working directory"
-
-
-def test_the_image_puts_core_on_every_processs_path():
-    """Issue 17, blocker 2: `dask worker` does not add the working directory to sys.path."""
-    ins = instructions()
-    workdir = [arg for op, arg in ins if op == "WORKDIR"][-1]
-    assert workdir in env_of(ins).get("PYTHONPATH", "").split(":")
+def test_no_streamlit_config_dir_setting_and_a_dockerignore():
+    assert "STREAMLIT_CONFIG_DIR" not in env(), "not a Streamlit setting; .streamlit/ in WORKDIR is what loads"
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".venv" in ignored and ".git" in ignored
