@@ -236,8 +236,8 @@ async def open_session(browser, url: str, cls: int):
 async def switch(page, title: str) -> float:
     """Click a page in the navigation; seconds until its heading shows."""
     t0 = time.monotonic()
-    await page.get_by_role("link", name=title).first.click()
-    await page.get_by_role("heading", name=title).first.wait_for()
+    await page.get_by_role("link", name=title, exact=True).first.click()  # exact: "Runs" is not "Compare runs"
+    await page.get_by_role("heading", name=title, exact=True).first.wait_for()
     return time.monotonic() - t0
 
 

@@ -98,8 +98,8 @@ HEADINGS = {"Home": "DeepClean Studio"}  # a page's heading where it is not its 
 
 
 def nav(page, title: str) -> None:
-    page.get_by_role("link", name=title).first.click()
-    page.get_by_role("heading", name=HEADINGS.get(title, title)).first.wait_for()
+    page.get_by_role("link", name=title, exact=True).first.click()  # exact: "Runs" is not "Compare runs"
+    page.get_by_role("heading", name=HEADINGS.get(title, title), exact=True).first.wait_for()
 
 
 def shot(page, name: str) -> None:
@@ -127,8 +127,11 @@ def record_timings(**seconds: float) -> None:
 
 
 def progress_text(page) -> str:
-    bars = page.locator("[data-testid='stProgress']")
-    return bars.first.inner_text() if bars.count() else ""
+    """The first progress bar's text, or "" when there is none (it may vanish between look and read)."""
+    try:
+        return page.locator("[data-testid='stProgress']").first.inner_text(timeout=300)
+    except playwright.Error:
+        return ""
 
 
 def test_the_demo_button_lands_on_its_results_and_every_page_draws_at_two_sizes(server, browser):
@@ -221,8 +224,8 @@ def test_walkthrough_and_live_jobs(server, browser):
 
     def runs_heading_seconds() -> float:
         t0 = time.monotonic()
-        page.get_by_role("link", name="Runs").first.click()
-        page.get_by_role("heading", name="Runs").first.wait_for()
+        page.get_by_role("link", name="Runs", exact=True).first.click()
+        page.get_by_role("heading", name="Runs", exact=True).first.wait_for()
         return round(time.monotonic() - t0, 2)
 
     nav(page, "Model")
@@ -233,7 +236,7 @@ def test_walkthrough_and_live_jobs(server, browser):
     page.get_by_role("combobox").first.click()
     page.get_by_role("option", name=re.compile("^Fine-tune")).click()
     epochs = page.get_by_label("epochs", exact=True)
-    epochs.fill("400")
+    epochs.fill("4000")  # long enough to be caught running from another page, then cancelled
     epochs.press("Enter")
     page.get_by_role("button", name="Launch").click()
     deadline = time.monotonic() + 60
