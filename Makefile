@@ -6,7 +6,7 @@ PORT ?= 8501
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run dev test venv test-env browser checkpoint bench clean
+.PHONY: run dev test venv test-env browser postgres checkpoint bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,9 +41,18 @@ browser:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-# The whole suite, the browser test included (it fails rather than skips when Chromium is missing).
-test: $(VENV)/.test-installed browser
-	DEEPCLEAN_REQUIRE_BROWSER=1 $(PY) -m pytest -q tests
+# Debian's PostgreSQL for the run-store tests on a server database (each test run starts a throwaway
+# cluster in a temporary folder; nothing is left running).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || { \
+	  echo "installing Debian's postgresql for the run-store tests"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
+# The whole suite, the browser and PostgreSQL tests included (they fail rather than skip when Chromium or
+# PostgreSQL is missing).
+test: $(VENV)/.test-installed browser postgres
+	DEEPCLEAN_REQUIRE_BROWSER=1 DEEPCLEAN_REQUIRE_POSTGRES=1 $(PY) -m pytest -q tests
 
 # The Fisher benchmarks (bench/RESULTS.md): against plain passes, then against BackPACK, opacus, nngeometry,
 # torch.func and the one-sample loop. `make bench QUICK=1` runs the peers' short form (under 5 minutes).

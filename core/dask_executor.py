@@ -15,7 +15,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .jobs import JobRequest, check, create_record, execute, wait_until_finished
-from .store import RunStore
+from .store import LIVE, Owner, RunStore
 
 
 class ClusterUnreachable(RuntimeError):
@@ -48,11 +48,28 @@ def execute_on_worker(home: str, run_id: str, request: dict[str, Any]) -> str:
     import socket
     from pathlib import Path
 
-    if not (Path(home) / "runs.sqlite").is_file():
+    from .store_db import MARKER_FILE
+
+    if not (Path(home) / MARKER_FILE).is_file():
         raise RuntimeError(f"Dask worker on {socket.gethostname()} does not see the shared DEEPCLEAN_HOME {home} "
-                           "(no run store there): mount the same volume or path at the same place on every "
+                           f"(no {MARKER_FILE} there): mount the same volume or path at the same place on every "
                            "worker and the app")
     return execute(home, run_id, request)
+
+
+# The owner a queued Dask job records until a worker starts it: the cluster holds it, not the app that
+# submitted it, so the app's restart does not interrupt it (its host is no host's name: never "gone").
+CLUSTER_OWNER = Owner("dask-cluster", 0)
+TASK_PREFIX = "deepclean-"
+
+
+def task_key(run_id: str) -> str:
+    return f"{TASK_PREFIX}{run_id}"
+
+
+def scheduler_tasks(dask_scheduler: Any) -> dict[str, str]:
+    """Run on the scheduler: the state of every DeepClean task it holds, by key."""
+    return {str(k): ts.state for k, ts in dask_scheduler.tasks.items() if str(k).startswith(TASK_PREFIX)}
 
 
 def resources_for(request: JobRequest) -> dict[str, int] | None:
@@ -88,17 +105,21 @@ class DaskExecutor:
         from distributed import fire_and_forget
 
         check(request)
-        run_id = create_record(self.store, request)
-        fut = self.client.submit(execute_on_worker, str(self.store.home), run_id, asdict(request), key=f"deepclean-{run_id}",
+        run_id = create_record(self.store, request, owner=CLUSTER_OWNER)
+        fut = self.client.submit(execute_on_worker, str(self.store.home), run_id, asdict(request), key=task_key(run_id),
                                  resources=resources_for(request), pure=False, retries=0)
         waiting = self._why_waiting(request)
         if waiting:
             self.store.update(run_id, message=waiting)
         fire_and_forget(fut)  # the scheduler keeps the task if this app restarts (its client disconnects)
+        self._follow(run_id, fut)
+        return run_id
+
+    def _follow(self, run_id: str, fut: Any) -> None:
+        """Record the task's end on its run when it ends (see `_done`)."""
         with self._lock:
             self._futures[run_id] = fut
         fut.add_done_callback(lambda f, rid=run_id: self._done(rid, f))
-        return run_id
 
     def _done(self, run_id: str, fut: Any) -> None:
         """A task that errored or was lost (KilledWorker) leaves its run failed, never running."""
@@ -158,8 +179,39 @@ class DaskExecutor:
         return status
 
     def recover(self) -> list[str]:
-        """Nothing to do at server start: the cluster, not this server, holds queued and running jobs."""
-        return []
+        """At server start, reconcile the store with the scheduler, which holds queued and running jobs
+        across an app restart: a live run whose task the scheduler still holds is followed again (its end is
+        recorded as if this server had submitted it); a queued run the cluster held but the scheduler no
+        longer knows (it restarted before a worker started it) ends interrupted, and so does a running one
+        whose worker on this host is gone. A running run on another host's worker is left to that worker.
+        Returns the ids interrupted."""
+        from distributed import Future
+
+        try:
+            tasks = self.client.run_on_scheduler(scheduler_tasks)
+        except Exception:  # noqa: BLE001 - an unreachable scheduler: reconcile on a later start
+            return []
+        interrupted, followed = [], False
+        for rec in (r for status in LIVE for r in self.store.list(status=status, limit=100_000)):
+            key = task_key(rec["id"])
+            if tasks.get(key) not in (None, "forgotten", "released", "erred"):
+                self._follow(rec["id"], Future(key, client=self.client))
+                followed = True
+                continue
+            owner = Owner.of_record(rec)
+            if rec["status"] == "queued" and owner == CLUSTER_OWNER:
+                why = ("the Dask scheduler no longer holds this job (it restarted before a worker started it); "
+                       "launch it again")
+            elif rec["status"] == "running" and owner is not None and owner.alive() is False:
+                why = "the Dask worker running this job is gone (killed, or its machine restarted); launch it again"
+            else:
+                continue
+            if self.store.interrupt(rec["id"], why):
+                interrupted.append(rec["id"])
+        inform = getattr(self.client, "_inform_scheduler_of_futures", None)
+        if followed and inform is not None:  # so the scheduler tells this client when the followed tasks end
+            inform()
+        return interrupted
 
     def _pending(self, run_id: str) -> bool:
         with self._lock:

@@ -111,10 +111,10 @@ def check(request: JobRequest) -> None:
     request.configs()
 
 
-def create_record(store: RunStore, request: JobRequest) -> str:
-    """The queued run record of a job."""
+def create_record(store: RunStore, request: JobRequest, owner: Owner | None = None) -> str:
+    """The queued run record of a job, owned by `owner` (default: this process) until a worker starts it."""
     return store.create(request.kind, method=request.method, config=request.config, forget=request.forget,
-                        parent_path=request.checkpoint)
+                        parent_path=request.checkpoint, owner=owner)
 
 
 def execute(home: str, run_id: str, request: dict[str, Any]) -> str:

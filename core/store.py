@@ -1,4 +1,5 @@
-"""The run store: one SQLite (WAL) record per run plus an artifact folder, under DEEPCLEAN_HOME.
+"""The run store: one record per run (SQLite in DEEPCLEAN_HOME, or the server database DEEPCLEAN_DATABASE_URL
+names, see `store_db`) plus an artifact folder under DEEPCLEAN_HOME.
 
 A run moves queued → running → done, or ends failed / cancelled / interrupted. Those four end states are
 final: no later write changes them (a worker that finishes after its run was marked interrupted leaves it
@@ -15,7 +16,6 @@ import json
 import os
 import shutil
 import socket
-import sqlite3
 import time
 import uuid
 from contextlib import contextmanager
@@ -23,7 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import paths
+from sqlalchemy import Row, case, delete, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import paths, store_db
+from .store_db import runs
 from .progress import Cancelled, Progress, no_progress
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
@@ -34,44 +38,9 @@ PROGRESS_INTERVAL_S = 0.25
 KINDS = ("train", "unlearn", "gold", "evaluate", "sweep", "compare")
 JSON_COLUMNS = ("config", "forget", "metrics", "timings")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    method TEXT,
-    dataset TEXT,
-    config TEXT NOT NULL DEFAULT '{}',
-    forget TEXT,
-    parent_sha256 TEXT,
-    parent_path TEXT,
-    cache_key TEXT,
-    status TEXT NOT NULL,
-    phase TEXT,
-    progress REAL NOT NULL DEFAULT 0,
-    message TEXT,
-    metrics TEXT,
-    timings TEXT,
-    error TEXT,
-    artifact_path TEXT,
-    artifact_sha256 TEXT,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    phase_started_at REAL,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    worker_pid INTEGER,
-    owner_host TEXT,
-    owner_pid INTEGER,
-    owner_started INTEGER
-);
-CREATE INDEX IF NOT EXISTS runs_cache ON runs(cache_key, status);
-CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
-"""
-
-
-# Columns added after the first release, with their declarations, for upgrading an existing store in place.
-ADDED_COLUMNS = {"phase_started_at": "REAL", "cancel_requested": "INTEGER NOT NULL DEFAULT 0", "worker_pid": "INTEGER",
-                 "owner_host": "TEXT", "owner_pid": "INTEGER", "owner_started": "INTEGER"}
+# Random hex digits after the time in a run id: 40 bits keep ids unique among hundreds of runs a second
+# from many processes (6 hex digits, 24 bits, collided once in the 8 writers × 150 runs test).
+RUN_ID_RANDOM_HEX = 10
 DISK_FULL = "set DEEPCLEAN_HOME to a folder on a disk with free space, or free some space"
 
 
@@ -125,69 +94,85 @@ class Owner:
         return None
 
 
+def _first_line(e: BaseException) -> str:
+    """An exception's message without SQLAlchemy's statement dump and background link."""
+    return str(getattr(e, "orig", None) or e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
 class StoreError(RuntimeError):
     """The run store cannot be used (unwritable folder, missing run); the message says what to do."""
 
 
 class RunStore:
-    """Run records and their artifacts; safe to open from several processes (WAL, busy timeout)."""
+    """Run records and their artifacts; safe to use from several processes (and, on a server database,
+    from several hosts that mount the same DEEPCLEAN_HOME)."""
 
-    def __init__(self, home: str | Path | None = None) -> None:
+    def __init__(self, home: str | Path | None = None, database_url: str | None = None) -> None:
         self.home = Path(home).resolve() if home else paths.home()
+        try:
+            self.url = database_url or store_db.database_url(self.home)
+        except ValueError as e:
+            raise StoreError(str(e)) from e
         try:
             self.artifacts = self.home / "artifacts"
             self.artifacts.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
-                have = {r["name"] for r in db.execute("PRAGMA table_info(runs)")}
-                for name, decl in ADDED_COLUMNS.items():  # stores made by an older version gain the new columns
-                    if name not in have:
-                        db.execute(f"ALTER TABLE runs ADD COLUMN {name} {decl}")
-        except (OSError, sqlite3.OperationalError) as e:
-            raise StoreError(
-                f"cannot use {self.home} for runs ({e}); set DEEPCLEAN_HOME to a writable folder with free space"
-            ) from e
+            store_db.check_marker(self.home, self.url)
+            self.engine = store_db.engine_for(self.url)
+            store_db.prepare(self.engine)
+        except ValueError as e:
+            raise StoreError(str(e)) from e
+        except (OSError, SQLAlchemyError) as e:
+            raise StoreError(self._unusable(e)) from e
+
+    def _unusable(self, e: BaseException) -> str:
+        if store_db.is_sqlite(self.url):
+            return f"cannot use {self.home} for runs ({_first_line(e)}); set DEEPCLEAN_HOME to a writable folder with free space"
+        return (f"cannot use the run database {store_db.shown(self.url)} ({_first_line(e)}); check that the server "
+                f"is up and {store_db.DATABASE_URL_ENV} is right, and that DEEPCLEAN_HOME ({self.home}) is writable")
+
+    @property
+    def where(self) -> str:
+        """Where the records live, for messages: the home folder, or the database (no password)."""
+        return str(self.home) if store_db.is_sqlite(self.url) else store_db.shown(self.url)
 
     def check(self) -> None:
         """Raise StoreError unless the store can be read and its folder written (a health check)."""
         try:
             with self._connect() as db:
-                db.execute("SELECT count(*) FROM runs").fetchone()
+                db.execute(select(func.count()).select_from(runs)).scalar_one()
             probe = self.home / f".health-{os.getpid()}-{uuid.uuid4().hex[:6]}"
             try:
                 probe.write_bytes(b"ok")
             finally:
                 probe.unlink(missing_ok=True)
-        except (OSError, sqlite3.Error) as e:
-            raise StoreError(f"cannot use {self.home} for runs ({e}); set DEEPCLEAN_HOME to a writable folder "
-                             f"with free space") from e
+        except (OSError, SQLAlchemyError) as e:
+            raise StoreError(self._unusable(e)) from e
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection in autocommit mode: each statement is its own transaction and waits (busy timeout)
-        for the write lock, so no read is ever held open across a write (that upgrade fails at once)."""
-        db = sqlite3.connect(self.home / "runs.sqlite", timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
+    def _connect(self) -> Iterator[Any]:
+        """A connection in autocommit mode: each statement is its own transaction and waits for the write
+        lock (SQLite's busy timeout, PostgreSQL's row locks), so no read is held open across a write."""
         try:
-            db.execute("PRAGMA busy_timeout=30000")
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across crashes of the process, fsync at checkpoints
-            yield db
-        except sqlite3.OperationalError as e:
-            if "full" in str(e):  # "database or disk is full"
-                raise StoreError(f"no space left for the run store in {self.home} ({e}); {DISK_FULL}") from e
+            with self.engine.connect() as db:
+                yield db
+        except SQLAlchemyError as e:
+            if "full" in str(e) and store_db.is_sqlite(self.url):  # "database or disk is full"
+                raise StoreError(f"no space left for the run store in {self.home} ({_first_line(e)}); {DISK_FULL}") from e
             raise
-        finally:
-            db.close()
 
     @staticmethod
-    def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    def _row(row: Row | None) -> dict[str, Any] | None:
         if row is None:
             return None
-        d = dict(row)
+        d = dict(row._mapping)
         for c in JSON_COLUMNS:
             d[c] = json.loads(d[c]) if d[c] else ({} if c == "config" else None)
         return d
+
+    @staticmethod
+    def _values(fields: dict[str, Any]) -> dict[str, Any]:
+        """Column values to write: JSON columns take Python objects."""
+        return {k: json.dumps(v) if k in JSON_COLUMNS and v is not None else v for k, v in fields.items()}
 
     def create(self, kind: str, *, method: str | None = None, dataset: str | None = None,
                config: dict | None = None, forget: dict | None = None, parent_sha256: str | None = None,
@@ -196,15 +181,14 @@ class RunStore:
         """Insert a new queued run record, owned by `owner` (default: this process), and return its id."""
         if kind not in KINDS:
             raise ValueError(f"unknown run kind {kind!r}; one of {KINDS}")
-        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:RUN_ID_RANDOM_HEX]
         owner = owner or Owner.of()
         with self._connect() as db:
-            db.execute(
-                "INSERT INTO runs (id, kind, method, dataset, config, forget, parent_sha256, parent_path, cache_key,"
-                " status, created_at, owner_host, owner_pid, owner_started) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, kind, method, dataset, json.dumps(config or {}), json.dumps(forget) if forget else None,
-                 parent_sha256, parent_path, cache_key, status, time.time(), owner.host, owner.pid, owner.started),
-            )
+            db.execute(insert(runs).values(
+                id=run_id, kind=kind, method=method, dataset=dataset, config=json.dumps(config or {}),
+                forget=json.dumps(forget) if forget else None, parent_sha256=parent_sha256, parent_path=parent_path,
+                cache_key=cache_key, status=status, created_at=time.time(), owner_host=owner.host,
+                owner_pid=owner.pid, owner_started=owner.started))
         return run_id
 
     def update(self, run_id: str, **fields: Any) -> None:
@@ -214,27 +198,20 @@ class RunStore:
             raise ValueError("change a run's status through start/finish/fail, not update()")
         if not fields:
             return
-        cols = []
-        values = []
-        for k, v in fields.items():
-            cols.append(f"{k} = ?")
-            values.append(json.dumps(v) if k in JSON_COLUMNS and v is not None else v)
         with self._connect() as db:
-            cur = db.execute(f"UPDATE runs SET {', '.join(cols)} WHERE id = ?", (*values, run_id))
+            cur = db.execute(update(runs).where(runs.c.id == run_id).values(**self._values(fields)))
             if cur.rowcount == 0:
-                raise StoreError(f"no run {run_id!r} in {self.home}")
+                raise StoreError(f"no run {run_id!r} in {self.where}")
 
     def _transition(self, run_id: str, to: str, allowed_from: tuple[str, ...], **fields: Any) -> bool:
         """Set status `to` (and `fields`) only if the run is now in one of `allowed_from`; True if it was."""
-        cols = ["status = ?"] + [f"{k} = ?" for k in fields]
-        values = [to] + [json.dumps(v) if k in JSON_COLUMNS and v is not None else v for k, v in fields.items()]
-        marks = ",".join("?" * len(allowed_from))
         with self._connect() as db:
-            cur = db.execute(f"UPDATE runs SET {', '.join(cols)} WHERE id = ? AND status IN ({marks})",
-                             (*values, run_id, *allowed_from))
-            if cur.rowcount == 0 and db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
-                raise StoreError(f"no run {run_id!r} in {self.home}")
-        return cur.rowcount == 1
+            cur = db.execute(update(runs).where(runs.c.id == run_id, runs.c.status.in_(allowed_from))
+                             .values(status=to, **self._values(fields)))
+            changed = cur.rowcount == 1
+            if not changed and db.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                raise StoreError(f"no run {run_id!r} in {self.where}")
+        return changed
 
     def start(self, run_id: str, worker_pid: int | None = None) -> bool:
         """queued → running, owned from now on by the process `worker_pid` (default: this process). False if
@@ -247,20 +224,21 @@ class RunStore:
 
     def progress(self, run_id: str, phase: str, fraction: float, message: str = "") -> bool:
         """Record progress of a running run; returns True when a cancel has been requested for it."""
+        same_phase = runs.c.phase.is_not_distinct_from(phase)
         with self._connect() as db:
-            db.execute("UPDATE runs SET phase_started_at = CASE WHEN phase IS ? THEN phase_started_at ELSE ? END, "
-                       "phase = ?, progress = ?, message = ? WHERE id = ? AND status = 'running'",
-                       (phase, time.time(), phase, float(fraction), message, run_id))
-            row = db.execute("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return bool(row and row["cancel_requested"])
+            db.execute(update(runs).where(runs.c.id == run_id, runs.c.status == "running").values(
+                phase_started_at=case((same_phase, runs.c.phase_started_at), else_=time.time()),
+                phase=phase, progress=float(fraction), message=message))
+            flag = db.execute(select(runs.c.cancel_requested).where(runs.c.id == run_id)).scalar()
+        return bool(flag)
 
     def request_cancel(self, run_id: str) -> str:
         """Ask a run to stop. A queued run is cancelled at once; a running one stops at its next progress
         report. Returns the run's status after the request."""
         with self._connect() as db:
-            db.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
-            db.execute("UPDATE runs SET status = 'cancelled', error = 'cancelled before it started', finished_at = ? "
-                       "WHERE id = ? AND status = 'queued'", (time.time(), run_id))
+            db.execute(update(runs).where(runs.c.id == run_id).values(cancel_requested=1))
+            db.execute(update(runs).where(runs.c.id == run_id, runs.c.status == "queued").values(
+                status="cancelled", error="cancelled before it started", finished_at=time.time()))
         return self.get(run_id)["status"]
 
     def mark_interrupted(self, alive: Callable[[Owner], bool | None] = Owner.alive) -> list[str]:
@@ -268,7 +246,7 @@ class RunStore:
         running ones whose worker died with it). Runs whose owner still runs (a worker that outlived the
         server, a command-line run) or lives on another host are left to it. Returns the ids interrupted."""
         with self._connect() as db:  # read everything first: no read stays open while the updates below wait
-            rows = db.execute("SELECT * FROM runs WHERE status IN ('queued', 'running')").fetchall()
+            rows = [dict(r._mapping) for r in db.execute(select(runs).where(runs.c.status.in_(LIVE)))]
         ids = []
         for r in rows:
             owner = Owner.of_record(r)
@@ -278,16 +256,20 @@ class RunStore:
                       if r["status"] == "queued" else
                       "the process running this run is gone (the server stopped or the worker died with it) "
                       "before it finished; launch it again")
-            if self._transition(r["id"], "interrupted", LIVE, error=reason, finished_at=time.time()):
+            if self.interrupt(r["id"], reason):
                 ids.append(r["id"])
         return ids
+
+    def interrupt(self, run_id: str, reason: str) -> bool:
+        """A live run whose owner is gone ends interrupted with the reason. False if it had already ended."""
+        return self._transition(run_id, "interrupted", LIVE, error=reason, finished_at=time.time())
 
     def live_owned_by(self, owner: Owner) -> list[str]:
         """Ids of the queued or running runs `owner` answers for."""
         with self._connect() as db:
-            rows = db.execute("SELECT id FROM runs WHERE status IN ('queued', 'running') AND owner_host = ? AND "
-                              "owner_pid = ? AND owner_started IS ?", (owner.host, owner.pid, owner.started))
-            return [r["id"] for r in rows.fetchall()]
+            return list(db.execute(select(runs.c.id).where(
+                runs.c.status.in_(LIVE), runs.c.owner_host == owner.host, runs.c.owner_pid == owner.pid,
+                runs.c.owner_started.is_not_distinct_from(owner.started))).scalars())
 
     def fail_owned_by(self, owner: Owner, error: str) -> list[str]:
         """Every live run `owner` answers for (a worker's job and the gold run it started) ends failed with
@@ -341,29 +323,26 @@ class RunStore:
 
     def get(self, run_id: str) -> dict[str, Any]:
         with self._connect() as db:
-            row = self._row(db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
+            row = self._row(db.execute(select(runs).where(runs.c.id == run_id)).first())
         if row is None:
-            raise StoreError(f"no run {run_id!r} in {self.home}")
+            raise StoreError(f"no run {run_id!r} in {self.where}")
         return row
 
     def list(self, *, kind: str | None = None, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """Runs, newest first, optionally filtered by kind and status."""
-        q, args = "SELECT * FROM runs WHERE 1=1", []
+        q = select(runs)
         if kind:
-            q += " AND kind = ?"
-            args.append(kind)
+            q = q.where(runs.c.kind == kind)
         if status:
-            q += " AND status = ?"
-            args.append(status)
-        q += " ORDER BY created_at DESC LIMIT ?"
+            q = q.where(runs.c.status == status)
         with self._connect() as db:
-            return [self._row(r) for r in db.execute(q, (*args, limit)).fetchall()]
+            return [self._row(r) for r in db.execute(q.order_by(runs.c.created_at.desc()).limit(limit))]
 
     def find_cached(self, cache_key: str) -> dict[str, Any] | None:
         """The newest finished run with this cache key whose artifact (if any) still exists."""
         with self._connect() as db:
-            rows = db.execute("SELECT * FROM runs WHERE cache_key = ? AND status = 'done' ORDER BY created_at DESC",
-                              (cache_key,)).fetchall()
+            rows = db.execute(select(runs).where(runs.c.cache_key == cache_key, runs.c.status == "done")
+                              .order_by(runs.c.created_at.desc())).all()
         for r in map(self._row, rows):
             if not r["artifact_path"] or Path(r["artifact_path"]).is_file():
                 return r
@@ -379,7 +358,7 @@ class RunStore:
         if self.get(run_id)["status"] in LIVE:
             raise StoreError(f"run {run_id} is still {self.get(run_id)['status']}; cancel it before deleting it")
         with self._connect() as db:
-            db.execute("DELETE FROM runs WHERE id = ? AND status NOT IN ('queued', 'running')", (run_id,))
+            db.execute(delete(runs).where(runs.c.id == run_id, runs.c.status.not_in(LIVE)))
         shutil.rmtree(self.artifacts / run_id, ignore_errors=True)
 
 

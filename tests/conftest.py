@@ -31,6 +31,35 @@ def restore_main_module():
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server for the session (tests/pg_server.py). Missing binaries skip the tests
+    that need it, except under `make test` (DEEPCLEAN_REQUIRE_POSTGRES=1), where they fail."""
+    from pg_server import binaries, server
+
+    if binaries() is None:
+        if os.environ.get("DEEPCLEAN_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL is not installed: `make test` installs Debian's postgresql package")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql, or run `make test`)")
+    with server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, monkeypatch):
+    """Each store test twice: on the embedded SQLite, and on a fresh database of a real PostgreSQL server
+    (DEEPCLEAN_DATABASE_URL set, so worker processes the test spawns use it too)."""
+    if request.param == "sqlite":
+        monkeypatch.delenv("DEEPCLEAN_DATABASE_URL", raising=False)
+        yield None
+        return
+    from pg_server import database
+
+    with database(request.getfixturevalue("postgres_server")) as url:
+        monkeypatch.setenv("DEEPCLEAN_DATABASE_URL", url)
+        yield url
+
+
+@pytest.fixture(scope="session")
 def digits():
     from core.data import load_dataset
 

@@ -134,12 +134,28 @@ def test_compose_exposes_only_the_app_and_checks_each_service_its_own_way():
     assert services["app"]["depends_on"]["scheduler"]["condition"] == "service_healthy"
     assert "deploy" not in services["app"], "the app needs no GPU: jobs run on the workers"
     for name, s in services.items():
-        assert s.get("pull_policy") == "build", name
+        assert s.get("pull_policy") == "build" or name == "postgres", name  # postgres: the upstream image
         if name.startswith("worker"):
             cmd = s["command"]
             assert cmd[cmd.index("--nthreads") + 1] == "1"
             assert "CUDA_VISIBLE_DEVICES" not in (s.get("environment") or {}), \
                 "each container sees its reserved GPU as index 0"
+
+
+def test_compose_keeps_the_run_store_in_its_postgres_service():
+    """Issue 17, past one host: the app and every worker record runs in the `postgres` service (internal
+    only, healthy before they start), with the password from .env, never a default written here."""
+    c = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = c["services"]
+    pg = services["postgres"]
+    assert "ports" not in pg and "pg_isready" in pg["healthcheck"]["test"]
+    assert pg["environment"]["POSTGRES_PASSWORD"].startswith("${DEEPCLEAN_DB_PASSWORD:?")
+    assert any(v.startswith("deepclean-db:") for v in pg["volumes"]) and "deepclean-db" in c["volumes"]
+    for name, s in services.items():
+        if name == "app" or name.startswith("worker"):
+            url = s["environment"]["DEEPCLEAN_DATABASE_URL"]
+            assert url.startswith("postgresql+psycopg://deepclean:${DEEPCLEAN_DB_PASSWORD:?") and "@postgres:5432/" in url
+            assert s["depends_on"]["postgres"]["condition"] == "service_healthy", name
 
 
 def test_no_streamlit_config_dir_setting_and_a_dockerignore():

@@ -263,6 +263,7 @@ def test_a_full_disk_gets_the_same_message_from_every_layer(tmp_path, monkeypatc
         return db
 
     monkeypatch.setattr(sqlite3, "connect", tiny)
+    monkeypatch.setattr(sqlite3.dbapi2, "connect", tiny)  # what SQLAlchemy's pysqlite dialect calls
     with pytest.raises(StoreError, match="no space left for the run store .* DEEPCLEAN_HOME"):
         for _ in range(200):
             store.create("unlearn", method="deepclean", config={"pad": "x" * 4000})

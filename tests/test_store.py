@@ -8,7 +8,7 @@ from core.progress import Cancelled
 from core.store import RunStore, StoreError, track
 
 
-def test_lifecycle_of_a_run(tmp_path):
+def test_lifecycle_of_a_run(tmp_path, database_url):
     s = RunStore(tmp_path / "h")
     rid = s.create("unlearn", method="deepclean", dataset="digits", config={"gamma": 2.0},
                    forget={"kind": "classes", "classes": [0]}, parent_sha256="ab", cache_key="k1")
@@ -26,16 +26,19 @@ def test_lifecycle_of_a_run(tmp_path):
         s.get(rid)
 
 
-def test_failure_keeps_the_error_and_wal_is_on(tmp_path):
+def test_failure_keeps_the_error_and_wal_is_on(tmp_path, database_url):
     s = RunStore(tmp_path / "h")
     rid = s.create("gold")
     s.fail(rid, "boom")
     assert s.get(rid)["status"] == "failed" and s.get(rid)["error"] == "boom"
-    db = sqlite3.connect(tmp_path / "h" / "runs.sqlite")
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if database_url is None:
+        db = sqlite3.connect(tmp_path / "h" / "runs.sqlite")
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    else:
+        assert not (tmp_path / "h" / "runs.sqlite").exists()  # the records are on the server
 
 
-def test_cache_ignores_runs_whose_artifact_vanished(tmp_path):
+def test_cache_ignores_runs_whose_artifact_vanished(tmp_path, database_url):
     s = RunStore(tmp_path / "h")
     rid = s.create("gold", cache_key="k")
     s.start(rid)
@@ -43,7 +46,7 @@ def test_cache_ignores_runs_whose_artifact_vanished(tmp_path):
     assert s.find_cached("k") is None
 
 
-def test_terminal_states_are_final(tmp_path):
+def test_terminal_states_are_final(tmp_path, database_url):
     s = RunStore(tmp_path / "h")
     done, failed, interrupted, queued = (s.create("unlearn") for _ in range(4))
     for rid in (done, failed, interrupted):
@@ -61,7 +64,7 @@ def test_terminal_states_are_final(tmp_path):
         s.update(done, status="running")
 
 
-def test_the_run_context_records_done_failed_and_cancelled(tmp_path):
+def test_the_run_context_records_done_failed_and_cancelled(tmp_path, database_url):
     s = RunStore(tmp_path / "h")
     with s.run("train", method="train") as run:
         assert s.get(run.id)["status"] == "running" and s.get(run.id)["worker_pid"] == os.getpid()
@@ -98,7 +101,7 @@ def _writer(home, n):
             s.progress(run.id, "p", i / n)
 
 
-def test_concurrent_processes_lose_no_record(tmp_path):
+def test_concurrent_processes_lose_no_record(tmp_path, database_url):
     home = tmp_path / "h"
     RunStore(home)
     procs = [mp.get_context("spawn").Process(target=_writer, args=(home, 25)) for _ in range(4)]
@@ -111,7 +114,7 @@ def test_concurrent_processes_lose_no_record(tmp_path):
     assert len(runs) == 100 and len({r["id"] for r in runs}) == 100 and all(r["status"] == "done" for r in runs)
 
 
-def test_unwritable_home_gives_a_clear_message(tmp_path):
+def test_unwritable_home_gives_a_clear_message(tmp_path, database_url):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(StoreError, match="DEEPCLEAN_HOME"):
@@ -131,7 +134,7 @@ def _recover_repeatedly(home, until):
         s.mark_interrupted()
 
 
-def test_eight_processes_and_recovery_at_once_lose_nothing_and_never_report_locked(tmp_path):
+def test_eight_processes_and_recovery_at_once_lose_nothing_and_never_report_locked(tmp_path, database_url):
     """8 processes × 150 runs while start-up recovery runs over and over (issue 13, item 9)."""
     home, stop = tmp_path / "h", tmp_path / "stop"
     RunStore(home)
@@ -165,7 +168,7 @@ with s.run("unlearn", method="deepclean") as run:          # a command-line run 
 """
 
 
-def test_recovery_leaves_runs_whose_owner_lives_and_a_reused_pid_is_not_the_owner(tmp_path):
+def test_recovery_leaves_runs_whose_owner_lives_and_a_reused_pid_is_not_the_owner(tmp_path, database_url):
     """Issue 13, item 8: a restarted server does not interrupt a live command-line run or its queue, and
     terminal states stay final."""
     import socket
@@ -193,3 +196,58 @@ def test_recovery_leaves_runs_whose_owner_lives_and_a_reused_pid_is_not_the_owne
     assert (rec["owner_host"], rec["owner_pid"]) == (socket.gethostname(), cli.pid)
     assert s.mark_interrupted() == [queued]  # its owner is gone now
     assert not s.finish(impostor, metrics={}) and s.get(impostor)["status"] == "interrupted"
+
+
+def test_a_home_whose_runs_live_elsewhere_is_refused_with_the_fix(tmp_path, postgres_server, monkeypatch):
+    """A worker started without DEEPCLEAN_DATABASE_URL must not record into a SQLite file nobody reads, and
+    a SQLite home must not be split by a process pointed at a server."""
+    from pg_server import database
+
+    with database(postgres_server) as url:
+        monkeypatch.setenv("DEEPCLEAN_DATABASE_URL", url)
+        RunStore(tmp_path / "server-home")
+        monkeypatch.delenv("DEEPCLEAN_DATABASE_URL")
+        with pytest.raises(StoreError, match="live in postgresql database .* set DEEPCLEAN_DATABASE_URL"):
+            RunStore(tmp_path / "server-home")
+        assert not (tmp_path / "server-home" / "runs.sqlite").exists()
+        RunStore(tmp_path / "sqlite-home").create("gold")
+        monkeypatch.setenv("DEEPCLEAN_DATABASE_URL", url)
+        with pytest.raises(StoreError, match="live in sqlite .* unset DEEPCLEAN_DATABASE_URL"):
+            RunStore(tmp_path / "sqlite-home")
+
+
+def test_the_password_comes_from_a_file_and_never_shows(tmp_path, postgres_server, monkeypatch):
+    from sqlalchemy import create_engine, text
+
+    from pg_server import database
+
+    with database(postgres_server) as url:
+        with create_engine(url, isolation_level="AUTOCOMMIT").connect() as db:
+            db.execute(text("CREATE ROLE deepclean LOGIN PASSWORD 's3cret-pw'"))
+            db.execute(text("GRANT ALL ON SCHEMA public TO deepclean"))
+        as_role = url.replace("postgres@", "deepclean@")
+        secret = tmp_path / "db_password"
+        secret.write_text("s3cret-pw\n")
+        monkeypatch.setenv("DEEPCLEAN_DATABASE_URL", as_role)
+        monkeypatch.setenv("DEEPCLEAN_DATABASE_PASSWORD_FILE", str(secret))
+        s = RunStore(tmp_path / "h")
+        assert s.get(s.create("gold"))["status"] == "queued"
+        assert "s3cret" not in s.where and "s3cret" not in (tmp_path / "h" / "store.json").read_text()
+        monkeypatch.setenv("DEEPCLEAN_DATABASE_PASSWORD_FILE", str(tmp_path / "missing"))
+        with pytest.raises(StoreError, match="DEEPCLEAN_DATABASE_PASSWORD_FILE"):
+            RunStore(tmp_path / "h")
+        from core import store_db
+
+        store_db.dispose(s.url)
+
+
+def test_an_unreachable_database_server_gets_a_clear_message(tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("DEEPCLEAN_DATABASE_URL", f"postgresql+psycopg://u:topsecret@127.0.0.1:{port}/runs")
+    with pytest.raises(StoreError, match="check that the server is up and DEEPCLEAN_DATABASE_URL is right") as e:
+        RunStore(tmp_path / "h")
+    assert "topsecret" not in str(e.value)
