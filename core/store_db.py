@@ -29,6 +29,7 @@ SQLITE_FILE = "runs.sqlite"
 MARKER_FILE = "store.json"
 SQLITE_BUSY_MS = 30_000  # how long a SQLite writer waits for the write lock before giving up
 POOL_SIZE = 4  # server connections kept open per process (a worker reports progress a few times a second)
+CONNECT_TIMEOUT_S = 10  # a database server that does not answer fails a page in this long, with the reason
 
 metadata = MetaData()
 runs = Table(
@@ -119,7 +120,9 @@ def engine_for(url: str) -> Engine:
                                     connect_args={"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False})
                 event.listen(eng, "connect", _sqlite_pragmas)
             else:
-                eng = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=POOL_SIZE, pool_pre_ping=True)
+                args = {"connect_timeout": CONNECT_TIMEOUT_S} if url.startswith("postgresql") else {}
+                eng = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=POOL_SIZE, pool_pre_ping=True,
+                                    connect_args=args)
             _engines[key] = eng
         return _engines[key]
 

@@ -218,7 +218,8 @@ async def logout(request: Request) -> Response:
 
 
 def home_problem() -> str | None:
-    """Why DEEPCLEAN_HOME cannot hold runs (unusable folder, full disk, broken database), or None."""
+    """Why the run store cannot hold runs (unusable DEEPCLEAN_HOME, full disk, unreachable or broken database),
+    or None."""
     from core.store import RunStore
 
     try:
@@ -234,7 +235,7 @@ async def healthz(request: Request) -> Response:
 
     problem = await run_in_threadpool(home_problem)
     if problem:
-        return PlainTextResponse(f"DEEPCLEAN_HOME is unusable: {problem}", status_code=503)
+        return PlainTextResponse(f"the run store is unusable: {problem}", status_code=503)
     return PlainTextResponse("ok")
 
 

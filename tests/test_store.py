@@ -251,3 +251,13 @@ def test_an_unreachable_database_server_gets_a_clear_message(tmp_path, monkeypat
     with pytest.raises(StoreError, match="check that the server is up and DEEPCLEAN_DATABASE_URL is right") as e:
         RunStore(tmp_path / "h")
     assert "topsecret" not in str(e.value)
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from core.paths import REPO_ROOT
+
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60).run()  # the app says so and keeps serving
+    assert not at.exception and "cannot use the run database" in at.error[0].value
+    assert "DEEPCLEAN_DATABASE_URL" in at.error[0].value and "topsecret" not in at.error[0].value
