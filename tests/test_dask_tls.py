@@ -16,15 +16,10 @@ from core.executors import default_executor
 from core.jobs import JobRequest
 from core.store import RunStore
 from test_dask_processes import dask_processes
+from test_deploy import tls_flags
 from test_jobs import CLASS0
 
 distributed = pytest.importorskip("distributed")
-
-
-def tls_flags(certs) -> tuple[str, ...]:
-    """The flags compose gives `dask scheduler` and `dask worker` (checked in test_deploy too)."""
-    return ("--tls-ca-file", str(certs / "ca.pem"), "--tls-cert", str(certs / "cluster.pem"),
-            "--tls-key", str(certs / "cluster-key.pem"))
 
 
 def mode(path) -> int:
@@ -93,21 +88,21 @@ def test_settings_that_cannot_work_are_named_before_connecting(tmp_path, monkeyp
         DaskExecutor("tcp://127.0.0.1:1", RunStore())
 
 
-def refused_without_a_client_certificate(address: str, ca) -> bool:
-    """A TLS client that trusts the cluster's CA but has no certificate of its own: the scheduler ends the
-    connection (TLS 1.3 says so after the handshake, at the first read)."""
+def tls_answer(address: str, certs, own_certificate: bool) -> str:
+    """A raw TLS client that trusts the cluster's CA, with or without the cluster's certificate of its own:
+    "answered" when the scheduler sends its greeting, "refused" when it ends the connection (a missing
+    client certificate is reported by TLS 1.3 after the handshake: an alert or a bare close)."""
     host, port = address.split("://", 1)[1].rsplit(":", 1)
-    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
     ctx.check_hostname = False
+    if own_certificate:
+        ctx.load_cert_chain(certs / "cluster.pem", certs / "cluster-key.pem")
     try:
-        with socket.create_connection((host, int(port)), timeout=5) as raw, \
+        with socket.create_connection((host, int(port)), timeout=10) as raw, \
                 ctx.wrap_socket(raw, server_hostname=host) as tls:
-            tls.sendall(b"\0" * 8)
-            return tls.recv(1) == b""
-    except ssl.SSLError as e:
-        return "CERTIFICATE" in str(e).upper()
-    except ConnectionResetError:
-        return True
+            return "answered" if tls.recv(1) else "refused"
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        return "refused"
 
 
 def test_a_job_runs_over_mutual_tls_and_clients_without_the_certificates_are_refused(shipped, tmp_path,
@@ -119,7 +114,9 @@ def test_a_job_runs_over_mutual_tls_and_clients_without_the_certificates_are_ref
     stranger = tmp_path / "stranger"  # a CA and certificate of its own, not the cluster's
     cluster_tls.ensure_certs(stranger)
     monkeypatch.setenv("DEEPCLEAN_DASK_TIMEOUT", "5s")
-    with dask_processes(tmp_path, ("--protocol", "tls", *tls_flags(certs)), tls_flags(certs)) as sched_file:
+    # the TLS flags compose gives the scheduler and the worker, its /tls mapped onto `certs`
+    with dask_processes(tmp_path, ("--protocol", "tls", *tls_flags("scheduler", certs)),
+                        tuple(tls_flags("worker-0", certs))) as sched_file:
         for _ in range(100):
             if sched_file.stat().st_size:
                 break
@@ -142,7 +139,8 @@ def test_a_job_runs_over_mutual_tls_and_clients_without_the_certificates_are_ref
         with pytest.raises(ClusterUnreachable, match=r"refused this app's TLS connection.*same CA"):
             DaskExecutor(address, RunStore())
         # TLS with the cluster's CA but no certificate of one's own: the scheduler ends the connection
-        assert refused_without_a_client_certificate(address, certs / "ca.pem")
+        assert [tls_answer(address, certs, own_certificate=False) for _ in range(3)] == ["refused"] * 3
+        assert tls_answer(address, certs, own_certificate=True) == "answered"
 
         # the app's way in: DEEPCLEAN_DASK_ADDRESS=tls://... and the certificate folder
         monkeypatch.setenv("DEEPCLEAN_DASK_TLS_DIR", str(certs))
