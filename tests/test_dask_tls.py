@@ -158,3 +158,12 @@ def test_a_job_runs_over_mutual_tls_and_clients_without_the_certificates_are_ref
             assert rec["worker_pid"] not in (None, os.getpid())
         finally:
             ex.shutdown()
+
+
+def test_the_dashboard_names_the_missing_certificates_and_keeps_serving(open_app, tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPCLEAN_DASK_ADDRESS", "tls://127.0.0.1:1")
+    monkeypatch.setenv("DEEPCLEAN_DASK_TLS_DIR", str(tmp_path / "no-certs"))
+    at = open_app()
+    errors = " ".join(e.value for e in at.error)
+    assert "job cluster is not reachable" in errors and "uses TLS" in errors
+    assert "lacks ca.pem, cluster.pem, cluster-key.pem" in errors and "cluster-certs" in errors
