@@ -16,7 +16,8 @@ FROM pytorch/pytorch:${TORCH}-cuda${CUDA}-cudnn9-runtime${BASE_DIGEST}
 # The image's Python is the distribution's (PEP 668: pip refuses to install into it), so the project lives
 # in a venv that sees the system site-packages: the image's CUDA torch is kept, never re-downloaded.
 # PYTHONPATH=/app lets `dask worker` (whose console script does not put the working directory on sys.path)
-# import `core`, which the pickled job function `core.jobs.execute` needs.
+# import `core`, which the pickled job function `core.jobs.execute` needs. /tls: where compose's `dask-tls`
+# volume (the Dask cluster's certificates) is mounted; a fresh volume takes this folder's owner and mode.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -32,7 +33,8 @@ RUN python3 -m venv --system-site-packages /opt/venv \
     && /opt/venv/bin/python -m pip install --disable-pip-version-check -r requirements.txt -c constraints.txt \
     && useradd --create-home --uid 10001 deepclean \
     && mkdir -p /data/datasets \
-    && chown -R deepclean:deepclean /data
+    && chown -R deepclean:deepclean /data \
+    && install -d -m 700 -o deepclean -g deepclean /tls
 
 COPY app.py ./
 COPY core ./core

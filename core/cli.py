@@ -441,6 +441,24 @@ def setup_sweep(p: argparse.ArgumentParser, method_name: str = DEFAULT_METHOD):
     return run
 
 
+def setup_cluster_certs(p: argparse.ArgumentParser):
+    from .cluster_tls import CERT_DAYS, DEFAULT_HOSTS
+
+    p.add_argument("--dir", required=True, help="folder for ca.pem, ca-key.pem, cluster.pem and cluster-key.pem "
+                   "(created if missing; files already there are kept)")
+    p.add_argument("--host", action="append", dest="hosts", metavar="NAME",
+                   help=f"a host name or address for the certificate (repeatable) [default: {', '.join(DEFAULT_HOSTS)}]")
+    p.add_argument("--days", type=int, default=CERT_DAYS, help=f"validity of a new cluster certificate [default: {CERT_DAYS}]")
+
+    def run(a: argparse.Namespace) -> int:
+        from .cluster_tls import ensure_certs
+
+        for line in ensure_certs(a.dir, tuple(a.hosts or DEFAULT_HOSTS), days=a.days):
+            print(line)
+        return 0
+    return run
+
+
 SUBCOMMANDS: dict[str, tuple[Callable, str]] = {
     "unlearn": (setup_unlearn, "unlearn a forget set from a checkpoint and compare with the gold model"),
     "compare": (setup_compare, "run several methods on one forget set and print the comparison table"),
@@ -453,6 +471,8 @@ SUBCOMMANDS: dict[str, tuple[Callable, str]] = {
     "evaluate": (setup_evaluate, "accuracy of a checkpoint on train, test and per class"),
     "runs": (setup_runs, "list the run records"),
     "models": (setup_models, "list the architectures a checkpoint can have"),
+    "cluster-certs": (setup_cluster_certs, "make the Dask cluster's TLS CA and certificate in a folder where "
+                                           "missing (kept when there)"),
 }
 
 

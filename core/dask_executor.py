@@ -1,25 +1,110 @@
 """Jobs on a Dask distributed cluster: the same executor interface as the local one.
 
-With DEEPCLEAN_DASK_ADDRESS=tcp://host:8786 every job is a Dask task running `core.jobs.execute` on some
+With DEEPCLEAN_DASK_ADDRESS=tls://host:8786 (or tcp:// for a cluster without TLS) every job is a Dask task running `core.jobs.execute` on some
 worker; GPU jobs ask for the worker resource GPU=1 (start workers with `--resources GPU=1`, one per GPU).
 Workers must see the same DEEPCLEAN_HOME (a shared volume): progress, results and cancellation go through
 the run store exactly as with local workers. A task is never retried: if its worker dies, the run ends
 failed with the reason (the scheduler's reschedule finds the run already started and fails it).
+
+A tls:// address needs the cluster's certificates (mutual TLS, `core/cluster_tls.py`): the folder named by
+DEEPCLEAN_DASK_TLS_DIR (ca.pem, cluster.pem, cluster-key.pem), or Dask's own settings
+(DASK_DISTRIBUTED__COMM__TLS__CA_FILE, ..._TLS__CLIENT__CERT, ..._TLS__CLIENT__KEY).
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import ssl
 import threading
 from dataclasses import asdict
 from typing import Any
 
+from . import cluster_tls
 from .jobs import JobRequest, check, create_record, execute, wait_until_finished
 from .store import LIVE, Owner, RunStore
 
+TLS_DIR_ENV = "DEEPCLEAN_DASK_TLS_DIR"
+CERTS_FIX = (f"set {TLS_DIR_ENV} to a folder holding the cluster's {', '.join(cluster_tls.CLIENT_FILES)} (compose "
+             "mounts its `dask-tls` volume at /tls; `python -m core cluster-certs --dir DIR` makes them, and other "
+             "hosts copy them from there)")
+
 
 class ClusterUnreachable(RuntimeError):
-    """The Dask scheduler at DEEPCLEAN_DASK_ADDRESS did not answer (the app says so and tries again later)."""
+    """The Dask scheduler at DEEPCLEAN_DASK_ADDRESS did not answer or refused this client (the app says so
+    and tries again later)."""
+
+
+def scheme(address: str | None) -> str | None:
+    return None if not address else (address.split("://", 1)[0].lower() if "://" in address else "tcp")
+
+
+def cluster_security(address: str | None) -> Any:
+    """The `distributed.Security` for a client of the scheduler at `address`: the certificates in
+    DEEPCLEAN_DASK_TLS_DIR for a tls:// address (else Dask's TLS settings); None (Dask's defaults) for a
+    tcp:// one. Raises ClusterUnreachable, naming the fix, when a tls:// address has no certificates or the
+    certificate folder is set for a tcp:// address."""
+    tls_dir = os.environ.get(TLS_DIR_ENV)
+    kind = scheme(address)
+    if kind != "tls":
+        if tls_dir and kind is not None:
+            raise ClusterUnreachable(f"{TLS_DIR_ENV} is set ({tls_dir}) but DEEPCLEAN_DASK_ADDRESS {address} is not a "
+                                     "tls:// address: a cluster with certificates takes TLS only; use "
+                                     f"tls://{address.split('://', 1)[-1]}")
+        return None
+    if tls_dir:
+        gone = cluster_tls.missing(tls_dir)
+        if gone:
+            raise ClusterUnreachable(f"DEEPCLEAN_DASK_ADDRESS {address} uses TLS but the certificate folder {tls_dir} "
+                                     f"({TLS_DIR_ENV}) lacks {', '.join(gone)}: {CERTS_FIX}")
+        return cluster_tls.security(tls_dir)
+    from distributed.security import Security
+
+    sec = Security(require_encryption=True)  # Dask's own settings (DASK_DISTRIBUTED__COMM__TLS__*)
+    if not (sec.tls_ca_file and sec.tls_client_cert):
+        raise ClusterUnreachable(f"DEEPCLEAN_DASK_ADDRESS {address} uses TLS but this app has no certificates for "
+                                 f"it: {CERTS_FIX}")
+    return sec
+
+
+def speaks_tls(address: str, timeout: float = 2.0) -> bool:
+    """Whether host:port of `address` answers a TLS handshake (a hint for a tcp:// address that failed)."""
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as raw, \
+                ctx.wrap_socket(raw, do_handshake_on_connect=False) as tls:
+            tls.do_handshake()
+        return True
+    except ssl.SSLError as e:  # an alert (e.g. "certificate required") comes from a TLS server
+        return "ALERT" in str(e).upper()
+    except (OSError, ValueError):
+        return False
+
+
+def unreachable(address: str | None, timeout: str, e: BaseException) -> ClusterUnreachable:
+    """The message for a scheduler that could not be reached or refused us: what failed and what to change."""
+    kind = scheme(address)
+    reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+    if kind == "tls":
+        return ClusterUnreachable(
+            f"the Dask scheduler at {address} refused this app's TLS connection or did not answer within {timeout} "
+            f"({reason}). "
+            "If the scheduler is running, its certificates and this app's must come from the same CA: "
+            f"{CERTS_FIX}. Otherwise check that it runs and DEEPCLEAN_DASK_ADDRESS is right; this page tries again "
+            "on reload")
+    if kind == "tcp" and address and speaks_tls(address):
+        return ClusterUnreachable(
+            f"the Dask scheduler at {address} requires TLS with the cluster's certificates and refused this plain "
+            f"tcp:// connection ({reason}): set DEEPCLEAN_DASK_ADDRESS=tls://{address.split('://', 1)[-1]} and "
+            f"{CERTS_FIX}")
+    return ClusterUnreachable(
+        f"the Dask scheduler at {address} did not answer within {timeout} ({reason}); "
+        "jobs cannot start until it does. Check that the scheduler is running and "
+        "DEEPCLEAN_DASK_ADDRESS is right (tls:// with certificates when the cluster uses TLS, as compose's "
+        "does); this page tries again on reload")
 
 
 def cuda_names() -> list[str]:
@@ -86,13 +171,11 @@ class DaskExecutor:
 
         if client is None:
             timeout = os.environ.get("DEEPCLEAN_DASK_TIMEOUT", "10s")
+            security = cluster_security(address)
             try:
-                client = Client(address, timeout=timeout)
-            except (OSError, TimeoutError) as e:
-                raise ClusterUnreachable(
-                    f"the Dask scheduler at {address} did not answer within {timeout} ({type(e).__name__}); "
-                    "jobs cannot start until it does. Check that the scheduler is running and "
-                    "DEEPCLEAN_DASK_ADDRESS is right; this page tries again on reload") from e
+                client = Client(address, timeout=timeout, security=security)
+            except (OSError, TimeoutError) as e:  # ssl.SSLError and Dask's CommClosedError are OSErrors
+                raise unreachable(address, timeout, e) from e
         self.client = client
         self.store = store or RunStore()
         self.poll_s = poll_s

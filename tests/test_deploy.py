@@ -117,7 +117,7 @@ def test_compose_runs_a_scheduler_gpu_workers_and_the_app_on_one_volume():
     workers = [s for n, s in services.items() if n.startswith("worker")]
     assert workers and all("GPU=1" in " ".join(w["command"]) for w in workers)
     app = services["app"]
-    assert app["environment"]["DEEPCLEAN_DASK_ADDRESS"].startswith("tcp://scheduler:")
+    assert app["environment"]["DEEPCLEAN_DASK_ADDRESS"].startswith("tls://scheduler:")
     assert all("deepclean-home:/data" in s.get("volumes", []) for s in [app, *workers])
 
 
@@ -156,6 +156,59 @@ def test_compose_keeps_the_run_store_in_its_postgres_service():
             url = s["environment"]["DEEPCLEAN_DATABASE_URL"]
             assert url.startswith("postgresql+psycopg://deepclean:${DEEPCLEAN_DB_PASSWORD:?") and "@postgres:5432/" in url
             assert s["depends_on"]["postgres"]["condition"] == "service_healthy", name
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "compose.yaml").read_text())
+
+
+def tls_flags(service: str, certs: Path | str | None = None) -> list[str]:
+    """The --tls-* flags of a compose service's command, the certificate folder mapped onto `certs`."""
+    c = compose()
+    mount = c["services"]["app"]["environment"]["DEEPCLEAN_DASK_TLS_DIR"]
+    cmd = c["services"][service]["command"]
+    out = []
+    for flag, value in zip(cmd, cmd[1:]):
+        if flag.startswith("--tls-"):
+            out += [flag, value if certs is None else value.replace(mount, str(certs), 1)]
+    return out
+
+
+def test_compose_secures_the_dask_cluster_with_mutual_tls():
+    """Issue 13.10: a one-shot `certs` service makes the CA and certificate on a volume before the scheduler
+    starts; scheduler, workers and app use tls:// with those files (mounted read-only) and Dask's real flags."""
+    from distributed.cli import dask_scheduler, dask_worker
+
+    from core.cluster_tls import CA, CERT, KEY
+
+    c = compose()
+    services = c["services"]
+    certs = services["certs"]
+    cmd = certs["command"]
+    assert cmd[:4] == ["python", "-m", "core", "cluster-certs"]
+    tls_dir = cmd[cmd.index("--dir") + 1]
+    volume = next(v.split(":")[0] for v in certs["volumes"] if v.split(":")[1] == tls_dir)
+    assert f"{volume}:{tls_dir}" in certs["volumes"] and volume in c["volumes"]
+    assert services["scheduler"]["depends_on"]["certs"]["condition"] == "service_completed_successfully"
+    sched = services["scheduler"]["command"]
+    assert sched[sched.index("--protocol") + 1] == "tls"
+    expected = ["--tls-ca-file", f"{tls_dir}/{CA}", "--tls-cert", f"{tls_dir}/{CERT}", "--tls-key", f"{tls_dir}/{KEY}"]
+    app = services["app"]
+    assert app["environment"]["DEEPCLEAN_DASK_ADDRESS"] == "tls://scheduler:8786"
+    assert app["environment"]["DEEPCLEAN_DASK_TLS_DIR"] == tls_dir
+    workers = [n for n in services if n.startswith("worker")]
+    for name in ["scheduler", *workers, "app"]:
+        assert f"{volume}:{tls_dir}:ro" in services[name]["volumes"], f"{name} reads the certificates, read-only"
+        if name != "app":
+            assert tls_flags(name) == expected, name
+    for name in workers:
+        assert services[name]["command"][2] == "tls://scheduler:8786"
+    assert not any("tcp://" in str(s) for s in services.values()), "no plain-TCP address left"
+    known = {o for cmd in (dask_scheduler.main, dask_worker.main) for p in cmd.params for o in p.opts}
+    assert {"--protocol", *expected[::2]} <= known, "flags of the installed distributed"
+    runs = " ".join(arg for op, arg in instructions() if op == "RUN")
+    assert re.search(rf"install -d -m 700 -o deepclean -g deepclean {tls_dir}\b", runs), \
+        "the volume's folder exists in the image, owned by the user the services run as (a fresh volume copies it)"
 
 
 def test_no_streamlit_config_dir_setting_and_a_dockerignore():

@@ -2,10 +2,6 @@
 directories) sharing only the database and the artifact path, and the app's restart reconciled with the
 scheduler by `DaskExecutor.recover`."""
 
-import os
-import subprocess
-import time
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,43 +9,19 @@ import pytest
 
 from core.jobs import JobRequest
 from core.store import RunStore, StoreError
-from test_dask_processes import DASK, image_pythonpath
+from test_dask_processes import dask_processes
 from test_jobs import CLASS0
 
 distributed = pytest.importorskip("distributed")
 
 
-@contextmanager
-def cluster(tmp_path: Path, hosts: dict[str, dict[str, str]]):
-    """A `dask scheduler` and one `dask worker` per host, each started in its own folder with its own
-    environment (the image's PYTHONPATH plus `hosts[name]`); yields the scheduler file."""
-    base = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DEEPCLEAN_DATABASE_URL", "DEEPCLEAN_HOME")}
-    base.update(PYTHONPATH=image_pythonpath(), DASK_DISTRIBUTED__WORKER__DAEMON="False")
-    sched_file = tmp_path / "scheduler.json"
-    started = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                                 "--scheduler-file", str(sched_file)], cwd=tmp_path, env=base,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    try:
-        for _ in range(300):
-            if sched_file.exists():
-                break
-            time.sleep(0.1)
-        for name, env in hosts.items():
-            cwd = tmp_path / name
-            cwd.mkdir()
-            started.append(subprocess.Popen(
-                [str(DASK), "worker", "--scheduler-file", str(sched_file), "--nworkers", "1", "--nthreads", "1",
-                 "--no-dashboard", "--host", "127.0.0.1", "--name", name],
-                cwd=cwd, env={**base, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        yield sched_file
-    finally:
-        for p in reversed(started):
-            p.terminate()
-        for p in reversed(started):
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+def cluster(where: Path, hosts: dict[str, dict[str, str]]):
+    """A `dask scheduler` and one `dask worker` per simulated host, each in its own folder with its own
+    environment; none inherits this process's database URL or home unless `hosts` gives it."""
+    for var in ("DEEPCLEAN_DATABASE_URL", "DEEPCLEAN_HOME"):
+        for env in hosts.values():
+            env.setdefault(var, "")
+    return dask_processes(where, hosts=hosts)
 
 
 def test_two_hosts_share_only_the_database_and_the_artifact_path(shipped, tmp_path, postgres_server, monkeypatch):
