@@ -126,7 +126,8 @@ class RunStore:
 
     def _unusable(self, e: BaseException) -> str:
         if store_db.is_sqlite(self.url):
-            return f"cannot use {self.home} for runs ({_first_line(e)}); set DEEPCLEAN_HOME to a writable folder with free space"
+            return (f"cannot use {self.home} for runs ({_first_line(e)}); set DEEPCLEAN_HOME to a writable folder "
+                    "with free space")
         return (f"cannot use the run database {store_db.shown(self.url)} ({_first_line(e)}); check that the server "
                 f"is up and {store_db.DATABASE_URL_ENV} is right, and that DEEPCLEAN_HOME ({self.home}) is writable")
 

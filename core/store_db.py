@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (BigInteger, Column, Double, Index, Integer, MetaData, String, Table, Text, create_engine,
                         event, inspect, text)
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, IntegrityError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
 DATABASE_URL_ENV = "DEEPCLEAN_DATABASE_URL"
@@ -68,7 +69,9 @@ Index("runs_created", runs.c.created_at)
 # Columns added after the first release, for upgrading an existing SQLite store in place.
 ADDED_COLUMNS = ("phase_started_at", "cancel_requested", "worker_pid", "owner_host", "owner_pid", "owner_started")
 
+DDL_RETRY_S = 0.5  # how long the loser of a race to create the table waits before it looks again
 _engines: dict[tuple[str, int], Engine] = {}
+_prepared: set[Engine] = set()
 _lock = threading.Lock()
 
 
@@ -128,7 +131,23 @@ def engine_for(url: str) -> Engine:
 
 
 def prepare(engine: Engine) -> None:
-    """Create the table and its indexes if missing; on SQLite, WAL mode and columns newer than the store."""
+    """Create the table and its indexes if missing; on SQLite, WAL mode and columns newer than the store.
+    On a server database once per engine and process (a SQLite file may be removed and made again under a
+    running server, so it is looked at each time: a local, cheap check). Two processes creating a new server
+    database's table at once (an app and a worker starting together) race on PostgreSQL's catalog, so the
+    loser looks again instead of failing."""
+    if engine in _prepared:
+        return
+    try:
+        _prepare(engine)
+    except (IntegrityError, ProgrammingError):
+        time.sleep(DDL_RETRY_S)
+        _prepare(engine)
+    if engine.dialect.name != "sqlite":
+        _prepared.add(engine)
+
+
+def _prepare(engine: Engine) -> None:
     with engine.connect() as db:
         if engine.dialect.name == "sqlite":
             db.execute(text("PRAGMA journal_mode=WAL"))
@@ -181,4 +200,5 @@ def dispose(url: str) -> None:
     with _lock:
         eng = _engines.pop((url, os.getpid()), None)
     if eng is not None:
+        _prepared.discard(eng)
         eng.dispose()

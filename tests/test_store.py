@@ -261,3 +261,28 @@ def test_an_unreachable_database_server_gets_a_clear_message(tmp_path, monkeypat
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60).run()  # the app says so and keeps serving
     assert not at.exception and "cannot use the run database" in at.error[0].value
     assert "DEEPCLEAN_DATABASE_URL" in at.error[0].value and "topsecret" not in at.error[0].value
+
+
+def _first_use(home, q):
+    try:
+        q.put(RunStore(home).create("gold"))
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        q.put(repr(e))
+
+
+def test_processes_opening_a_new_server_database_at_once_all_get_the_table(tmp_path, postgres_server, monkeypatch):
+    """An app and its workers starting together on an empty PostgreSQL database race to create the table."""
+    from pg_server import database
+
+    with database(postgres_server) as url:
+        monkeypatch.setenv("DEEPCLEAN_DATABASE_URL", url)
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        procs = [ctx.Process(target=_first_use, args=(tmp_path / "h", q)) for _ in range(6)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        got = [q.get(timeout=5) for _ in procs]
+        assert all(not g.startswith(("StoreError", "Integrity", "Programming")) for g in got), got
+        assert len(RunStore(tmp_path / "h").list()) == 6
