@@ -174,6 +174,29 @@ def test_every_conv_and_linear_path_is_exact(monkeypatch, path):
     assert_matches(model, data)
 
 
+@pytest.mark.parametrize("tile,cols", [(1, 1), (7, 40), (10**9, 10**9)])
+@pytest.mark.parametrize("batch_size", [3, 9])
+def test_tiled_unfold_path_is_exact(monkeypatch, tile, cols, batch_size):
+    """Dense convs on the CPU square each per-sample product into the accumulator a row tile and a sample at a
+    time: one row or several per tile, one sample or several per unfolded chunk, strided and 1×1 convs."""
+    import core.fisher.conv as conv
+    import core.fisher.registry as registry
+
+    monkeypatch.setattr(conv, "GROUPED_MAX_RATIO", 0)
+    monkeypatch.setattr(registry, "use_gram", lambda positions, numel: False)
+    monkeypatch.setattr(registry, "TILE_ELEMENTS", tile)
+    monkeypatch.setattr(conv, "COLS_CHUNK_ELEMENTS", cols)
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(2, 5, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(5), nn.ReLU(),
+        nn.Conv2d(5, 6, 3, dilation=2, padding=2), nn.ReLU(), nn.Conv2d(6, 4, 1, stride=2),
+        nn.Flatten(), nn.LazyLinear(5)).double()
+    data = _data((2, 12, 12), n=9, classes=5)
+    model(data.tensors[0][:1])
+    _randomise(model)
+    assert_matches(model, data, batch_size=batch_size)
+
+
 def test_float32_on_small_maps_against_float64():
     """VGG's last stages run on 2×2 and 1×1 maps (the expanded-square path); float32 stays within 1e-4."""
     torch.manual_seed(0)
