@@ -174,17 +174,19 @@ def test_every_conv_and_linear_path_is_exact(monkeypatch, path):
     assert_matches(model, data)
 
 
-@pytest.mark.parametrize("tile,cols", [(1, 1), (7, 40), (10**9, 10**9)])
+@pytest.mark.parametrize("tile,step,cols", [(1, 1, 1), (60, 130, 40), (10**9, 10**9, 10**9)])
 @pytest.mark.parametrize("batch_size", [3, 9])
-def test_tiled_unfold_path_is_exact(monkeypatch, tile, cols, batch_size):
-    """Dense convs on the CPU square each per-sample product into the accumulator a row tile and a sample at a
-    time: one row or several per tile, one sample or several per unfolded chunk, strided and 1×1 convs."""
+def test_tiled_unfold_path_is_exact(monkeypatch, tile, step, cols, batch_size):
+    """Dense convs on the CPU square their per-sample products into the accumulator a row tile and a few
+    samples at a time: one row or several per tile, one sample or several per step and per unfolded chunk,
+    a last tile and step shorter than the others, strided, dilated and 1×1 convs."""
     import core.fisher.conv as conv
     import core.fisher.registry as registry
 
     monkeypatch.setattr(conv, "GROUPED_MAX_RATIO", 0)
     monkeypatch.setattr(registry, "use_gram", lambda positions, numel: False)
     monkeypatch.setattr(registry, "TILE_ELEMENTS", tile)
+    monkeypatch.setattr(registry, "STEP_ELEMENTS", step)
     monkeypatch.setattr(conv, "COLS_CHUNK_ELEMENTS", cols)
     torch.manual_seed(0)
     model = nn.Sequential(
