@@ -209,9 +209,14 @@ def test_float32_on_small_maps_against_float64():
     assert max(rel_err(got[k], ref[k].float()) for k in ref) < TOL
 
 
-def test_norm_layers_in_closed_form():
+@pytest.mark.parametrize("norm_chunk", [1, 10**9])
+def test_norm_layers_in_closed_form(monkeypatch, norm_chunk):
+    """BatchNorm's ∇γ centres the input a sample at a time (chunk 1) or the whole batch at once."""
     from torchvision.models.convnext import LayerNorm2d
 
+    import core.fisher.norm as norm
+
+    monkeypatch.setattr(norm, "NORM_CHUNK_ELEMENTS", norm_chunk)
     torch.manual_seed(0)
     model = _randomise(nn.Sequential(
         nn.Conv2d(2, 6, 3, padding=1), nn.GroupNorm(3, 6), LayerNorm2d(6), nn.BatchNorm2d(6), nn.ReLU(),
