@@ -174,6 +174,31 @@ def test_every_conv_and_linear_path_is_exact(monkeypatch, path):
     assert_matches(model, data)
 
 
+@pytest.mark.parametrize("tile,step,cols", [(1, 1, 1), (60, 130, 40), (10**9, 10**9, 10**9)])
+@pytest.mark.parametrize("batch_size", [3, 9])
+def test_tiled_unfold_path_is_exact(monkeypatch, tile, step, cols, batch_size):
+    """Dense convs on the CPU square their per-sample products into the accumulator a row tile and a few
+    samples at a time: one row or several per tile, one sample or several per step and per unfolded chunk,
+    a last tile and step shorter than the others, strided, dilated and 1×1 convs."""
+    import core.fisher.conv as conv
+    import core.fisher.registry as registry
+
+    monkeypatch.setattr(conv, "GROUPED_MAX_RATIO", 0)
+    monkeypatch.setattr(registry, "use_gram", lambda positions, numel: False)
+    monkeypatch.setattr(registry, "TILE_ELEMENTS", tile)
+    monkeypatch.setattr(registry, "STEP_ELEMENTS", step)
+    monkeypatch.setattr(conv, "COLS_CHUNK_ELEMENTS", cols)
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(2, 5, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(5), nn.ReLU(),
+        nn.Conv2d(5, 6, 3, dilation=2, padding=2), nn.ReLU(), nn.Conv2d(6, 4, 1, stride=2),
+        nn.Flatten(), nn.LazyLinear(5)).double()
+    data = _data((2, 12, 12), n=9, classes=5)
+    model(data.tensors[0][:1])
+    _randomise(model)
+    assert_matches(model, data, batch_size=batch_size)
+
+
 def test_float32_on_small_maps_against_float64():
     """VGG's last stages run on 2×2 and 1×1 maps (the expanded-square path); float32 stays within 1e-4."""
     torch.manual_seed(0)
@@ -184,9 +209,14 @@ def test_float32_on_small_maps_against_float64():
     assert max(rel_err(got[k], ref[k].float()) for k in ref) < TOL
 
 
-def test_norm_layers_in_closed_form():
+@pytest.mark.parametrize("norm_chunk", [1, 10**9])
+def test_norm_layers_in_closed_form(monkeypatch, norm_chunk):
+    """BatchNorm's ∇γ centres the input a sample at a time (chunk 1) or the whole batch at once."""
     from torchvision.models.convnext import LayerNorm2d
 
+    import core.fisher.norm as norm
+
+    monkeypatch.setattr(norm, "NORM_CHUNK_ELEMENTS", norm_chunk)
     torch.manual_seed(0)
     model = _randomise(nn.Sequential(
         nn.Conv2d(2, 6, 3, padding=1), nn.GroupNorm(3, 6), LayerNorm2d(6), nn.BatchNorm2d(6), nn.ReLU(),

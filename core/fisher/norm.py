@@ -12,7 +12,13 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.convnext import LayerNorm2d
 
-from .registry import Call, Rule, register, sq_sum
+from .registry import Call, Rule, chunks, register, sq_sum
+
+# Activation elements the BatchNorm rule centres and multiplies at once, in one reused buffer (4 MiB of
+# float32): no activation-sized tensor is allocated. Measured (batch 128, on the CPU bench where every fresh
+# large block costs its page faults): 8 against 35 ms for 64 channels on 32×32 maps, 1.7 against 9 ms for
+# 128 on 16×16, against forming x̂ for the whole batch.
+NORM_CHUNK_ELEMENTS = 1 << 20
 
 
 def _channels_first(g: torch.Tensor, xhat: torch.Tensor, names: list[str]) -> dict[str, torch.Tensor]:
@@ -58,10 +64,33 @@ class BatchNormRule(_NormRule):
 
     def per_sample(self, m, call: Call, names: list[str], lo: int, hi: int) -> dict[str, torch.Tensor]:
         a, g = call.input[lo:hi], call.grad[lo:hi]
-        shape = (1, -1) + (1,) * (a.ndim - 2)
-        inv = torch.rsqrt(m.running_var.to(a.dtype) + m.eps).view(shape)
-        xhat = (a - m.running_mean.to(a.dtype).view(shape)) * inv
-        return _channels_first(g, xhat, names)
+        b, c = g.shape[:2]
+        g3 = g.reshape(b, c, -1)
+        out = {}
+        if "weight" in names:
+            out["weight"] = _centred_dot(a.reshape(b, c, -1), g3, m.running_mean.to(a.dtype)).mul_(
+                torch.rsqrt(m.running_var.to(a.dtype) + m.eps))
+        if "bias" in names:
+            out["bias"] = g3.sum(2)
+        return out
+
+
+def _centred_dot(a: torch.Tensor, g: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """B×C: Σ_s (a[b,c,s] − mean[c]) · g[b,c,s] for B×C×S `a` and `g`, a few samples at a time.
+
+    ∇γ_b = Σ_s g·x̂ = rsqrt(var + eps) · Σ_s g·(a − mean): the per-channel scale applied after the sum, the
+    centring kept before it (Σ g·a − mean·Σ g would cancel where |mean| is large next to the spread)."""
+    b, c, s = a.shape
+    out = torch.empty(b, c, dtype=g.dtype, device=g.device)
+    step = max(1, NORM_CHUNK_ELEMENTS // max(1, c * s))
+    buffer = torch.empty(min(b, step), c, s, dtype=g.dtype, device=g.device)
+    centre = mean.view(1, c, 1)
+    for lo, hi in chunks(b, c * s, NORM_CHUNK_ELEMENTS):
+        block = buffer[:hi - lo]
+        torch.sub(a[lo:hi], centre, out=block)
+        block.mul_(g[lo:hi])
+        torch.sum(block, 2, out=out[lo:hi])
+    return out
 
 
 @register(nn.LayerNorm)
