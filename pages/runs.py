@@ -35,6 +35,7 @@ if text:
     view = view[hay.str.contains(text, case=False, regex=False)]
 expert = common.expert()
 shown = view if expert else view.drop(columns=["id", "kind", "method", "time ÷ gold"])
+shown = shown.assign(ΔMIA=shown["ΔMIA"] * 100)  # the frame keeps fractions; the column says points
 st.dataframe(shown, hide_index=True, column_config={
     "run": st.column_config.TextColumn("run", help="method · setting · forget set · when"),
     "Acc(test)": st.column_config.NumberColumn("Acc(test)" if expert else "accuracy, unseen data", format="percent"),
@@ -45,7 +46,7 @@ st.dataframe(shown, hide_index=True, column_config={
     "seconds": st.column_config.NumberColumn("time (s)", format="%.2f", help="The run's one time, as Results shows "
                                              "it: the method alone for a finished unlearning run, else wall time."),
     "error": st.column_config.TextColumn("error")})
-st.caption("Click a column heading to sort. — marks what a run has not measured.")
+st.caption("Click a column heading to sort. An empty (None) cell marks what a run has not measured.")
 
 if view.empty:
     st.stop()

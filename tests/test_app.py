@@ -5,6 +5,7 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from core.checkpoint import read_state_dict
@@ -181,6 +182,7 @@ def test_results_page_shows_the_store_numbers_and_the_runs_page_manages_runs(ope
     assert set(frame["id"]) == {x["id"] for x in store.list()}
     # one time per run: the Runs list shows what Results shows
     assert frame.set_index("id").loc[r.run_id, "seconds"] == round(r.seconds, 2)
+    assert frame.set_index("id").loc[r.run_id, "ΔMIA"] == pytest.approx(100 * r.deltas["mia"])  # points, as labelled
     at.selectbox(key="runs_run").set_value(r.run_id).run()
     assert [b.label for b in at.get("download_button")][:1] == ["Checkpoint (.zip)"]
     assert at.button(key="delete_run").disabled
