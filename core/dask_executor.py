@@ -1,7 +1,7 @@
 """Jobs on a Dask distributed cluster: the same executor interface as the local one.
 
-With DEEPCLEAN_DASK_ADDRESS=tls://host:8786 (or tcp:// for a cluster without TLS) every job is a Dask task running `core.jobs.execute` on some
-worker; GPU jobs ask for the worker resource GPU=1 (start workers with `--resources GPU=1`, one per GPU).
+With DEEPCLEAN_DASK_ADDRESS=tls://host:8786 (or tcp:// for a cluster without TLS) every job is a Dask task
+running `core.jobs.execute` on some worker; GPU jobs ask for the worker resource GPU=1 (start workers with `--resources GPU=1`, one per GPU).
 Workers must see the same DEEPCLEAN_HOME (a shared volume): progress, results and cancellation go through
 the run store exactly as with local workers. A task is never retried: if its worker dies, the run ends
 failed with the reason (the scheduler's reschedule finds the run already started and fails it).
@@ -22,7 +22,7 @@ from typing import Any
 
 from . import cluster_tls
 from .jobs import JobRequest, check, create_record, execute, wait_until_finished
-from .store import LIVE, Owner, RunStore
+from .store import Owner, RunStore
 
 TLS_DIR_ENV = "DEEPCLEAN_DASK_TLS_DIR"
 CERTS_FIX = (f"set {TLS_DIR_ENV} to a folder holding the cluster's {', '.join(cluster_tls.CLIENT_FILES)} (compose "
@@ -130,7 +130,6 @@ def describe_devices(workers: dict[str, dict], names: dict[str, list[str]]) -> t
 def execute_on_worker(home: str, run_id: str, request: dict[str, Any]) -> str:
     """`core.jobs.execute` on a worker, after checking the worker sees the shared DEEPCLEAN_HOME: a worker
     without it fails the job with that reason (instead of "no run X" or a fresh, empty store)."""
-    import socket
     from pathlib import Path
 
     from .store_db import MARKER_FILE
@@ -265,36 +264,29 @@ class DaskExecutor:
         """At server start, reconcile the store with the scheduler, which holds queued and running jobs
         across an app restart: a live run whose task the scheduler still holds is followed again (its end is
         recorded as if this server had submitted it); a queued run the cluster held but the scheduler no
-        longer knows (it restarted before a worker started it) ends interrupted, and so does a running one
-        whose worker on this host is gone. A running run on another host's worker is left to that worker.
-        Returns the ids interrupted."""
+        longer knows (it restarted before a worker started it) ends interrupted; the rest is the store's own
+        recovery (a live run whose owner on this host is gone ends interrupted; one on another host's worker
+        is left to it). Returns the ids interrupted."""
         from distributed import Future
 
         try:
             tasks = self.client.run_on_scheduler(scheduler_tasks)
         except Exception:  # noqa: BLE001 - an unreachable scheduler: reconcile on a later start
             return []
-        interrupted, followed = [], False
-        for rec in (r for status in LIVE for r in self.store.list(status=status, limit=100_000)):
+        interrupted, followed = [], 0
+        for rec in self.store.list(status="queued", limit=100_000) + self.store.list(status="running", limit=100_000):
             key = task_key(rec["id"])
             if tasks.get(key) not in (None, "forgotten", "released", "erred"):
                 self._follow(rec["id"], Future(key, client=self.client))
-                followed = True
-                continue
-            owner = Owner.of_record(rec)
-            if rec["status"] == "queued" and owner == CLUSTER_OWNER:
-                why = ("the Dask scheduler no longer holds this job (it restarted before a worker started it); "
-                       "launch it again")
-            elif rec["status"] == "running" and owner is not None and owner.alive() is False:
-                why = "the Dask worker running this job is gone (killed, or its machine restarted); launch it again"
-            else:
-                continue
-            if self.store.interrupt(rec["id"], why):
+                followed += 1
+            elif rec["status"] == "queued" and Owner.of_record(rec) == CLUSTER_OWNER and self.store.interrupt(
+                    rec["id"], "the Dask scheduler no longer holds this job (it restarted before a worker started "
+                               "it); launch it again"):
                 interrupted.append(rec["id"])
         inform = getattr(self.client, "_inform_scheduler_of_futures", None)
         if followed and inform is not None:  # so the scheduler tells this client when the followed tasks end
             inform()
-        return interrupted
+        return interrupted + self.store.mark_interrupted()
 
     def _pending(self, run_id: str) -> bool:
         with self._lock:
